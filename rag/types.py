@@ -1,0 +1,93 @@
+"""Plain data passed between ingest, store, retrieval and answering. No behaviour beyond formatting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import PurePath
+
+
+@dataclass(frozen=True)
+class Page:
+    """Text of one page (PDF) or of a whole document (other formats, page None)."""
+
+    text: str
+    page: int | None
+
+
+@dataclass(frozen=True)
+class Chunk:
+    id: str
+    text: str
+    source: str
+    page: int | None
+    chunk_index: int
+    content_hash: str
+    doc_hash: str
+
+    @property
+    def file_name(self) -> str:
+        return PurePath(self.source).name
+
+    def metadata(self) -> dict[str, str | int]:
+        meta: dict[str, str | int] = {
+            "source": self.source,
+            "file_name": self.file_name,
+            "chunk_index": self.chunk_index,
+            "content_hash": self.content_hash,
+            "doc_hash": self.doc_hash,
+        }
+        if self.page is not None:
+            meta["page"] = self.page
+        return meta
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk and its cosine similarity to the question (1.0 = same direction)."""
+
+    chunk: Chunk
+    score: float
+
+
+@dataclass(frozen=True)
+class Source:
+    n: int
+    source: str
+    page: int | None
+    score: float
+    text: str
+
+    def citation(self) -> str:
+        name = PurePath(self.source).name
+        return f"[{self.n}] {name}" + (f", page {self.page}" if self.page is not None else "")
+
+    def to_dict(self) -> dict[str, object]:
+        return {"n": self.n, "source": self.source, "page": self.page, "score": self.score, "text": self.text}
+
+
+@dataclass
+class Timings:
+    retrieve_s: float = 0.0
+    first_token_s: float | None = None
+    total_s: float = 0.0
+
+
+@dataclass
+class AnswerResult:
+    answer: str
+    sources: list[Source]
+    timings: Timings = field(default_factory=Timings)
+    found: bool = True
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "answer": self.answer,
+            "sources": [s.to_dict() for s in self.sources],
+            "timings": {
+                "retrieve_s": round(self.timings.retrieve_s, 4),
+                "first_token_s": None
+                if self.timings.first_token_s is None
+                else round(self.timings.first_token_s, 4),
+                "total_s": round(self.timings.total_s, 4),
+            },
+        }
