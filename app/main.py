@@ -14,7 +14,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `streamlit run app/main.py` puts app/ on the path, not the project
     sys.path.insert(0, str(ROOT))
 
-from app.pages import chat  # noqa: E402
+# Pages live in app/views/, not app/pages/: a pages/ folder beside main.py switches Streamlit to its
+# legacy multipage mode, which breaks st.navigation on reruns.
+from app.views import chat  # noqa: E402
 
 st.set_page_config(page_title="ragqa", page_icon=":material/quiz:", layout="centered")
 page = st.navigation([st.Page(chat.render, title="Chat", icon=":material/chat:", url_path="chat", default=True)])

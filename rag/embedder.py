@@ -6,6 +6,7 @@ Not here: model download (see rag.models), ONNX or quantized embedders, reranker
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,7 +38,9 @@ class SentenceTransformerEmbedder:
         self.batch_size = batch_size
         self.device = device
         self._model: Any = None
+        self._counter: Any = None
         self._lock = threading.Lock()
+        self._count_lock = threading.Lock()
 
     @property
     def model(self) -> Any:
@@ -46,14 +49,16 @@ class SentenceTransformerEmbedder:
                 offline_hub()
                 try:
                     from sentence_transformers import SentenceTransformer
+                    from transformers.utils import logging as transformers_logging
                 except ImportError as exc:  # pragma: no cover - depends on the install
                     raise ImportError("the embedder needs sentence-transformers: pip install -e .") from exc
+                transformers_logging.disable_progress_bar()
                 self._model = SentenceTransformer(str(self.path), device=self.device, local_files_only=True)
             return self._model
 
     @property
     def dim(self) -> int:
-        dim = self.model.get_sentence_embedding_dimension()
+        dim = self.model.get_embedding_dimension()
         assert dim is not None
         return int(dim)
 
@@ -62,9 +67,14 @@ class SentenceTransformerEmbedder:
         return int(self.model.max_seq_length)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Counted with a private copy of the tokenizer: a fast tokenizer is not safe to share between
+        threads, and ingest chunks the next file while `embed` runs on the current one."""
         if not texts:
             return []
-        encoded = self.model.tokenizer(list(texts), add_special_tokens=True, truncation=False)
+        with self._count_lock:
+            if self._counter is None:
+                self._counter = copy.deepcopy(self.model.tokenizer)
+            encoded = self._counter(list(texts), add_special_tokens=True, truncation=False, verbose=False)
         return [len(ids) for ids in encoded["input_ids"]]
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:

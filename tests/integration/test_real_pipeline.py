@@ -1,0 +1,118 @@
+"""End to end with real components: the all-MiniLM-L6-v2 embedder, a persistent Chroma on disk and GGUF
+models through llama.cpp. Models come from `make test` (`ragqa models pull ...`)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from app.cli import EXIT_PARTIAL
+from ingest.index import Indexer
+from rag.models import resolve
+from rag.pipeline import build_pipeline
+from rag.settings import load_settings
+from tests.conftest import REAL_MODELS, SAMPLE, shared_path
+
+pytestmark = pytest.mark.slow
+
+
+def require(name: str) -> None:
+    try:
+        resolve(name, REAL_MODELS)
+    except Exception as exc:  # noqa: BLE001
+        pytest.fail(f"{exc} (make test pulls it)")
+
+
+def ragqa(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    import os
+
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, env=env, timeout=1200)
+
+
+@pytest.fixture(scope="module")
+def sec_index(tmp_path_factory):
+    """2022 Q3 AAPL and 2023 Q1 MSFT (which trips pypdf's default limits), ingested by the real CLI."""
+    docs = shared_path("sec-10q", "docs")
+    index = tmp_path_factory.mktemp("sec") / "index"
+    files = [str(docs / "2022 Q3 AAPL.pdf"), str(docs / "2023 Q1 MSFT.pdf")]
+    first = ragqa("ingest", *files, "--index", str(index), "--json", env_extra={"RAGQA_MODELS_DIR": str(REAL_MODELS)})
+    assert first.returncode == 0, first.stderr
+    second = ragqa("ingest", *files, "--index", str(index), "--json", env_extra={"RAGQA_MODELS_DIR": str(REAL_MODELS)})
+    return index, json.loads(first.stdout), json.loads(second.stdout)
+
+
+def test_filings_ingest_once(sec_index):
+    _, first, second = sec_index
+    assert first["files_indexed"] == 2 and first["files_failed"] == [] and first["chunks_added"] > 300
+    assert (second["files_unchanged"], second["chunks_added"], second["chunks_total"]) == (2, 0, first["chunks_total"])
+
+
+def test_no_stored_chunk_exceeds_the_embedders_window(sec_index):
+    index, _, _ = sec_index
+    settings = load_settings(index_dir=index)
+    pipeline = build_pipeline(settings)
+    chunks = pipeline.open_store(create=False).all_chunks()
+    counts = pipeline.embedder.count_tokens([c.text for c in chunks])
+    assert pipeline.embedder.max_tokens == 256
+    assert max(counts) <= 256
+    assert {c.file_name for c in chunks} == {"2022 Q3 AAPL.pdf", "2023 Q1 MSFT.pdf"}
+    assert all(c.page is not None and c.page >= 1 for c in chunks)
+
+
+def test_apple_net_sales_with_the_default_llm(sec_index):
+    require("qwen2.5-coder-1.5b")
+    index, _, _ = sec_index
+    q = "What were Apple's total net sales for the three months ended June 25, 2022?"
+    proc = ragqa("ask", q, "--index", str(index), "--json", env_extra={"RAGQA_MODELS_DIR": str(REAL_MODELS)})
+    assert proc.returncode == 0, proc.stderr
+    answer = json.loads(proc.stdout)
+    assert "82,959" in answer["answer"]
+    cited = [s for s in answer["sources"] if s["source"].endswith("2022 Q3 AAPL.pdf")]
+    assert cited and all(isinstance(s["page"], int) for s in cited)
+    assert any("82,959" in s["text"] for s in cited)
+
+
+def test_edge_case_folder_exits_3_with_specific_reasons(tmp_path):
+    folder = shared_path("pdf-edge-cases")
+    proc = ragqa("ingest", str(folder), "--index", str(tmp_path / "i"), "--json", env_extra={"RAGQA_MODELS_DIR": str(REAL_MODELS)})
+    assert proc.returncode == EXIT_PARTIAL and "Traceback" not in proc.stderr
+    report = json.loads(proc.stdout)
+    reasons = {f["path"].rsplit("/", 1)[-1]: f["error"] for f in report["files_failed"]}
+    assert reasons["invalid-header-only.pdf"].startswith("not a readable PDF")
+    assert reasons["password-protected.pdf"].startswith("encrypted: needs a password")
+    assert reasons["scanned-no-text-layer.pdf"].startswith("no text layer (scanned?)")
+    assert report["files_indexed"] == 8 and report["files_seen"] == 19
+
+
+def test_sample_docs_to_a_cited_answer_with_a_real_gguf(tmp_path):
+    """The whole path with the small test model: real embedder, real Chroma, real llama.cpp streaming."""
+    require("smollm2-135m")
+    settings = load_settings(index_dir=tmp_path / "i", llm={"model": "smollm2-135m", "max_tokens": 48})
+    pipeline = build_pipeline(settings)
+    report = Indexer(pipeline.embedder, pipeline.store, settings).ingest([SAMPLE])
+    assert report.files_indexed == 4 and report.files_failed == []
+    stream = pipeline.answerer.ask("What is the hotel limit per night in London?")
+    assert stream.sources[0].source.endswith("expense-policy.pdf") and stream.sources[0].page == 2
+    pieces = list(stream)
+    assert len(pieces) > 3 and stream.result.answer  # streamed token by token from the GGUF
+    assert stream.result.timings.first_token_s is not None
+
+
+def test_chinese_question_finds_the_chinese_document(tmp_path):
+    settings = load_settings(index_dir=tmp_path / "i")
+    pipeline = build_pipeline(settings)
+    Indexer(pipeline.embedder, pipeline.store, settings).ingest([SAMPLE])
+    hits = pipeline.answerer.retrieve("员工每周最多可以远程办公几天？", k=2)
+    assert hits[0].chunk.file_name == "remote-work-guide-zh.md"
+
+
+def test_unrelated_question_is_not_answered(tmp_path):
+    settings = load_settings(index_dir=tmp_path / "i")
+    pipeline = build_pipeline(settings)
+    Indexer(pipeline.embedder, pipeline.store, settings).ingest([SAMPLE])
+    result = pipeline.answerer.ask("How many moons does Jupiter have?").consume()
+    assert not result.found and result.answer.startswith("I could not find")
