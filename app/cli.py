@@ -1,8 +1,8 @@
 """The `ragqa` command line: ingest, ask, models. Arguments, printing and exit codes only; the work is
 done by ingest/ and rag/.
 
-Exit codes: 0 success; 1 an error (message on stderr); 2 bad usage; 3 ingest finished but some files
-failed (listed); 130 interrupted.
+Exit codes: 0 success; 1 an error (message on stderr); 2 bad usage; 3 ingest or reindex finished but some
+files failed (listed); 4 another ingest or reindex is writing the same index; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rag.errors import RagError
+from rag.errors import IndexLockedError, RagError
 from rag.models import DEFAULT_MODELS, list_models, offline_hub, pull
 from rag.settings import Settings, load_settings
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL, EXIT_LOCKED = 0, 1, 2, 3, 4
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -52,19 +52,20 @@ def _progress_bar(enabled: bool, unit: str) -> Any:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from ingest.index import Indexer
+    from ingest.lock import index_lock
     from rag.pipeline import build_pipeline
 
     settings = _settings(args)
     pipeline = build_pipeline(settings)
-    if args.if_empty and pipeline.store.count() > 0:
-        print(f"{settings.index_dir} already holds {pipeline.store.count()} chunks; nothing to do")
+    if args.if_empty and pipeline.files.all():
+        print(f"{settings.index_dir} already holds documents; nothing to do")
         return EXIT_OK
-    indexer = Indexer(pipeline.embedder, pipeline.store, settings)
-    report = indexer.ingest(
-        [Path(p) for p in args.paths],
-        password=args.pdf_password,
-        on_progress=_progress_bar(True, "file"),
-    )
+    with index_lock(settings.index_dir, "ragqa ingest"):
+        report = Indexer(pipeline).ingest(
+            [Path(p) for p in args.paths],
+            password=args.pdf_password,
+            on_progress=_progress_bar(True, "file"),
+        )
     if args.json:
         print(json.dumps(report.to_dict(), ensure_ascii=False))
     else:
@@ -77,6 +78,31 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         for failed in report.files_failed:
             print(f"  failed: {failed['path']}: {failed['error']}")
     return EXIT_PARTIAL if report.files_failed else EXIT_OK
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    from ingest.lock import index_lock
+    from ingest.reindex import reindex
+    from rag.pipeline import build_pipeline
+
+    settings = _settings(args)
+    with index_lock(settings.index_dir, "ragqa reindex"):
+        report = reindex(
+            build_pipeline(settings),
+            [Path(p) for p in args.sources],
+            password=args.pdf_password,
+            on_progress=_progress_bar(True, "file"),
+        )
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False))
+    else:
+        print(
+            f"{report.added} added, {report.updated} updated, {report.deleted} deleted, "
+            f"{report.unchanged} unchanged, {len(report.failed)} failed ({report.seconds:.1f} s)"
+        )
+        for failed in report.failed:
+            print(f"  failed: {failed['path']}: {failed['error']}")
+    return EXIT_PARTIAL if report.failed else EXIT_OK
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -136,6 +162,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--if-empty", action="store_true", help="do nothing when the collection already has chunks")
     p.set_defaults(func=cmd_ingest)
 
+    p = sub.add_parser("reindex", parents=[common], help="make the collection mirror its source folders")
+    p.add_argument("sources", nargs="+", help="source folders")
+    p.add_argument("--pdf-password", help="password for encrypted PDFs")
+    p.add_argument("--json", action="store_true", help="print one JSON report (also kept as last_reindex.json)")
+    p.set_defaults(func=cmd_reindex)
+
     p = sub.add_parser("ask", parents=[common], help="answer a question from the index")
     p.add_argument("question")
     p.add_argument("--k", type=int, help="chunks to retrieve (default 4)")
@@ -171,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--k must be at least 1")
     try:
         return int(args.func(args))
+    except IndexLockedError as exc:
+        print(f"ragqa: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
     except RagError as exc:
         print(f"ragqa: error: {exc}", file=sys.stderr)
         return EXIT_ERROR

@@ -3,8 +3,8 @@
 Lengths are counted with the embedder's own tokenizer, so no chunk is ever truncated when embedded.
 Separators go from paragraphs to lines to sentences (Latin . ! ? and Chinese 。！？) to clauses to words;
 a piece is cut mid-word only when a single word is longer than a chunk. Chunks never cross pages, so each
-chunk cites one page. Ids derive from the document's and the chunk's content: the same file ingested twice
-gives the same ids. Not here: semantic or layout-aware (table) chunking.
+chunk cites one page. Ids derive from the file's path and content and the chunk's text: the same file
+ingested twice gives the same ids. Not here: semantic or layout-aware (table) chunking.
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def chunk_id(doc_hash: str, page: int | None, index: int, text: str) -> str:
-    return sha256_text(f"{doc_hash}\x00{page}\x00{index}\x00{text}")[:32]
+def chunk_id(source: str, doc_hash: str, page: int | None, index: int, text: str) -> str:
+    """Stable id of a chunk: the same file at the same path always gives the same ids."""
+    return sha256_text(f"{source}\x00{doc_hash}\x00{page}\x00{index}\x00{text}")[:32]
 
 
 class Chunker:
@@ -72,7 +73,7 @@ class Chunker:
                 index = len(chunks)
                 chunks.append(
                     Chunk(
-                        id=chunk_id(doc_hash, page.page, index, text),
+                        id=chunk_id(source, doc_hash, page.page, index, text),
                         text=text,
                         source=source,
                         page=page.page,

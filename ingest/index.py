@@ -1,8 +1,9 @@
-"""Indexing: read files, chunk, embed, and write each file's chunks to the store all at once.
+"""Indexing: read files, chunk, embed, and write each file's chunks to the store.
 
-A file whose content hash is already in the collection is skipped before it is parsed or embedded. One
-bad file is reported with its reason and never stops the run; a file is either wholly in the store or not
-at all. Not here: removing files that disappeared from the source folders (that is the re-index job).
+A file is recognised as unchanged first from its size and mtime, then from its sha256, before it is parsed or
+embedded (rag.records keeps both). A changed file's chunks replace its old ones. One bad file is reported with
+its reason and never stops the run. The next file is parsed in a helper thread while the current one is
+embedded. Not here: removing files that disappeared (ingest.reindex does that), locking (ingest.lock).
 """
 
 from __future__ import annotations
@@ -13,22 +14,24 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from ingest.chunk import Chunker
 from ingest.load import SUPPORTED_SUFFIXES, load_document, read_file
-from rag.embedder import Embedder
 from rag.errors import DocumentLoadError
-from rag.settings import Settings
-from rag.store import Store
+from rag.pipeline import Pipeline
+from rag.records import FileRecord
 from rag.types import Chunk
 
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[int, int, str], None]  # (files done, files total, current path)
+Outcome = Literal["added", "updated", "unchanged", "failed"]
 
 _PREFETCH = 2  # files parsed ahead of the one being embedded
 
@@ -55,6 +58,21 @@ class IngestReport:
         }
 
 
+@dataclass(frozen=True)
+class Result:
+    path: Path
+    outcome: Outcome
+    chunks_added: int = 0
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    record: FileRecord
+    chunks: list[Chunk]
+    is_new: bool
+
+
 def discover(paths: Iterable[Path]) -> list[Path]:
     """Files under `paths` (folders walked recursively, hidden entries skipped), sorted, de-duplicated.
     Files named explicitly are kept whatever their type, so an unsupported one is reported, not ignored."""
@@ -71,43 +89,97 @@ def discover(paths: Iterable[Path]) -> list[Path]:
     return list(found)
 
 
-def file_sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+def source_of(path: Path) -> str:
+    """How a file is named in the index: its absolute path."""
+    return str(path.resolve())
 
 
 class Indexer:
-    def __init__(self, embedder: Embedder, store: Store, settings: Settings) -> None:
-        self.embedder = embedder
-        self.store = store
-        self.settings = settings
-        self.chunker = Chunker(
+    """Writes files into the pipeline's store. Models and the store are touched only when a file changed."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self.settings = pipeline.settings
+
+    @cached_property
+    def chunker(self) -> Chunker:
+        embedder = self.pipeline.embedder
+        return Chunker(
             embedder.count_tokens,
             window=embedder.max_tokens,
-            max_tokens=settings.chunk.max_tokens,
-            overlap_tokens=settings.chunk.overlap_tokens,
+            max_tokens=self.settings.chunk.max_tokens,
+            overlap_tokens=self.settings.chunk.overlap_tokens,
         )
 
-    def prepare(self, path: Path, password: str | None = None, trusted: bool = True) -> list[Chunk] | None:
-        """Read and chunk one file. None when its content is already indexed (it is then not parsed)."""
+    def unchanged_by_stat(self, path: Path) -> bool:
+        """True when the file's size and mtime equal its record's: unchanged without reading it."""
+        record = self.pipeline.files.get(source_of(path))
+        try:
+            st = path.stat()
+        except OSError:
+            return False
+        return record is not None and (record.size, record.mtime_ns) == (st.st_size, st.st_mtime_ns)
+
+    def prepare(self, path: Path, password: str | None = None, trusted: bool = True) -> Prepared | None:
+        """Read and chunk one file; None when its content is already indexed (then it is not parsed)."""
+        if self.unchanged_by_stat(path):
+            return None
+        source = source_of(path)
+        try:
+            st = path.stat()
+        except OSError as exc:
+            raise DocumentLoadError(path, "no such file" if isinstance(exc, FileNotFoundError) else str(exc)) from exc
         data = read_file(path, self.settings.ingest.max_file_mb * 1024 * 1024)
-        doc_hash = file_sha256(data)
-        if self.store.has_document(doc_hash):
+        record = FileRecord(source, hashlib.sha256(data).hexdigest(), len(data), st.st_mtime_ns, 0)
+        old = self.pipeline.files.get(source)
+        if old is not None and old.doc_hash == record.doc_hash:
+            self.pipeline.files.put(FileRecord(source, old.doc_hash, record.size, record.mtime_ns, old.chunks))
             return None
         factor = self.settings.ingest.pdf_limit_factor if trusted else 1
         pages = load_document(path, data, password=password, pdf_limit_factor=factor)
-        chunks = self.chunker.chunk(pages, str(path.resolve()), doc_hash)
+        chunks = self.chunker.chunk(pages, source, record.doc_hash)
         if not chunks:
             raise DocumentLoadError(path, "no extractable text")
-        return chunks
+        return Prepared(record, chunks, is_new=old is None)
 
-    def commit(self, chunks: list[Chunk]) -> int:
-        """Embed and store one file's chunks, all or nothing. Returns how many were new."""
-        return self.store.add(chunks, self.embedder.embed([c.text for c in chunks]))
+    def commit(self, prepared: Prepared) -> int:
+        """Embed and store one file's chunks (replacing its old ones), then record the file. Returns how
+        many chunks were new."""
+        record = prepared.record
+        stats = self.pipeline.store.replace_source(record.source, prepared.chunks, self.pipeline.embedder)
+        self.pipeline.files.put(
+            FileRecord(record.source, record.doc_hash, record.size, record.mtime_ns, len(prepared.chunks))
+        )
+        return stats.added
 
-    def ingest_file(self, path: Path, password: str | None = None, trusted: bool = True) -> int | None:
-        """Index one file. Returns chunks added, or None when its content is already indexed."""
-        chunks = self.prepare(path, password, trusted)
-        return None if chunks is None else self.commit(chunks)
+    def run(self, files: list[Path], password: str | None = None) -> Iterator[Result]:
+        """Index `files` in order, yielding one Result per file. The next files are parsed in a helper thread
+        while the current one is embedded (pypdf is pure Python; torch releases the GIL)."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragqa-load") as pool:
+            ahead: deque[Future[Prepared | None]] = deque()
+            queued = iter(files)
+            for path in itertools.islice(queued, _PREFETCH):
+                ahead.append(pool.submit(self.prepare, path, password))
+            for path in files:
+                future = ahead.popleft()
+                following = next(queued, None)
+                if following is not None:
+                    ahead.append(pool.submit(self.prepare, following, password))
+                try:
+                    prepared = future.result()
+                    if prepared is None:
+                        yield Result(path, "unchanged")
+                        continue
+                    added = self.commit(prepared)
+                except DocumentLoadError as exc:
+                    logger.warning("skipped %s: %s", path, exc.reason)
+                    yield Result(path, "failed", error=exc.reason)
+                    continue
+                except Exception as exc:  # noqa: BLE001 - one bad file never stops the run
+                    logger.exception("failed on %s", path)
+                    yield Result(path, "failed", error=f"{type(exc).__name__}: {exc}")
+                    continue
+                yield Result(path, "added" if prepared.is_new else "updated", chunks_added=added)
 
     def ingest(
         self,
@@ -115,41 +187,20 @@ class Indexer:
         password: str | None = None,
         on_progress: Progress | None = None,
     ) -> IngestReport:
-        """Index every file under `paths`. The next file is parsed in a helper thread while the current one
-        is embedded (pypdf is pure Python; torch releases the GIL), so parsing and embedding overlap."""
+        """Index every file under `paths`; nothing is removed."""
         started = time.perf_counter()
         files = discover(paths)
         report = IngestReport(files_seen=len(files))
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragqa-load") as pool:
-            ahead: deque[Future[list[Chunk] | None]] = deque()
-            queued = iter(files)
-            for path in itertools.islice(queued, _PREFETCH):
-                ahead.append(pool.submit(self.prepare, path, password))
-            for i, path in enumerate(files):
-                if on_progress:
-                    on_progress(i, len(files), str(path))
-                future = ahead.popleft()
-                following = next(queued, None)
-                if following is not None:
-                    ahead.append(pool.submit(self.prepare, following, password))
-                try:
-                    chunks = future.result()
-                    added = None if chunks is None else self.commit(chunks)
-                except DocumentLoadError as exc:
-                    logger.warning("skipped %s: %s", path, exc.reason)
-                    report.files_failed.append({"path": str(path), "error": exc.reason})
-                    continue
-                except Exception as exc:  # noqa: BLE001 - one bad file never stops the run
-                    logger.exception("failed on %s", path)
-                    report.files_failed.append({"path": str(path), "error": f"{type(exc).__name__}: {exc}"})
-                    continue
-                if added is None:
-                    report.files_unchanged += 1
-                else:
-                    report.files_indexed += 1
-                    report.chunks_added += added
-        if on_progress:
-            on_progress(len(files), len(files), "")
-        report.chunks_total = self.store.count()
+        for i, result in enumerate(self.run(files, password)):
+            if on_progress:
+                on_progress(i + 1, len(files), str(result.path))
+            if result.outcome == "failed":
+                report.files_failed.append({"path": str(result.path), "error": result.error})
+            elif result.outcome == "unchanged":
+                report.files_unchanged += 1
+            else:
+                report.files_indexed += 1
+                report.chunks_added += result.chunks_added
+        report.chunks_total = self.pipeline.store.count()
         report.seconds = time.perf_counter() - started
         return report

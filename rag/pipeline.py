@@ -1,7 +1,7 @@
 """`build_pipeline(settings)`: the one place that picks implementations and wires them together.
 
-Components are created on first use, so `ragqa ingest` never loads the LLM and `ragqa models list` loads
-nothing. Not here: any work; this module only builds.
+Components are created on first use, so `ragqa ingest` never loads the LLM, a re-index with nothing changed
+loads no model, and `ragqa models list` loads nothing. Not here: any work; this module only builds.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from rag.fakes import HashingEmbedder, ReplayGenerator
 from rag.llm import Generator, LlamaCppGenerator
 from rag.models import resolve
 from rag.settings import Settings
-from rag.store import ChromaStore
+from rag.records import FileRecords
+from rag.store import ChromaStore, check_collection_name
 
 
 @dataclass
@@ -50,9 +51,21 @@ class Pipeline:
             seed=llm.seed,
         )
 
+    @property
+    def embedder_name(self) -> str:
+        """The name stored with the collection, known without loading the model."""
+        if "embedder" in self._overrides or self.settings.mode == "fake":
+            return self.embedder.name
+        return self.settings.embedder.model
+
     def open_store(self, create: bool) -> ChromaStore:
         s = self.settings
-        return ChromaStore(s.index_dir, s.collection, self.embedder.name, self.embedder.dim, create=create)
+        return ChromaStore(s.index_dir, s.collection, self.embedder_name, lambda: self.embedder.dim, create=create)
+
+    @cached_property
+    def files(self) -> FileRecords:
+        """Which files are indexed in the collection, with their hashes (see rag.records)."""
+        return FileRecords(self.settings.index_dir, check_collection_name(self.settings.collection))
 
     @cached_property
     def store(self) -> ChromaStore:

@@ -2,17 +2,23 @@
 
 The collection records the embedding model's name and dimension in its metadata; opening it with another
 model raises IndexMismatchError instead of failing later on a dimension error. Similarity is cosine.
+Writes go through LangChain's indexing API (`langchain_core.indexing.index`) with a SQL record manager
+(rag.records): it knows which chunk ids belong to which source file, skips chunks already stored, and
+removes a file's stale chunks when the file changes or disappears.
 Not here: a Chroma server client (same class, other client), lexical search, reranking.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from rag.embedder import Embedder
 from rag.errors import ConfigError, IndexMismatchError, RagError
+from rag.records import chunk_record_manager
 from rag.types import Chunk, Hit
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
@@ -27,18 +33,21 @@ def check_collection_name(name: str) -> str:
     return name
 
 
+@dataclass(frozen=True)
+class WriteStats:
+    added: int
+    deleted: int
+    skipped: int
+
+
 class Store(Protocol):
-    def add(self, chunks: Sequence[Chunk], embeddings: Sequence[Sequence[float]]) -> int:
-        """Add chunks not stored yet (by id), all or nothing; return how many were new."""
+    def replace_source(self, source: str, chunks: Sequence[Chunk], embedder: Embedder) -> WriteStats:
+        """Make `chunks` the only chunks of `source`: add the new ones, drop the stale ones."""
         ...
 
     def search(self, embedding: Sequence[float], k: int) -> list[Hit]:
         """The k most similar chunks, best first."""
         ...
-
-    def has_document(self, doc_hash: str) -> bool: ...
-
-    def count(self) -> int: ...
 
 
 def _chunk_from(id_: str, text: str, meta: dict[str, Any]) -> Chunk:
@@ -54,22 +63,39 @@ def _chunk_from(id_: str, text: str, meta: dict[str, Any]) -> Chunk:
     )
 
 
+class _LangChainEmbeddings:
+    """Our Embedder seen as LangChain `Embeddings` (what langchain_chroma.Chroma calls)."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder = embedder
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.embedder.embed(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embedder.embed([text])[0]
+
+
 class ChromaStore:
-    """One Chroma collection. `create=False` opens an existing collection only (for asking)."""
+    """One Chroma collection. `create=False` opens an existing collection only (for asking).
+
+    `dim` may be a callable, called only when the collection is created: opening an existing collection
+    never loads the embedding model."""
 
     def __init__(
         self,
         path: Path,
         collection: str,
         embedding_model: str,
-        dim: int,
+        dim: int | Callable[[], int],
         create: bool = True,
         client: Any = None,
     ) -> None:
         self.path = path
         self.name = check_collection_name(collection)
         self.embedding_model = embedding_model
-        self.dim = dim
+        self._dim = dim
+        self._records: Any = None
         if client is None:
             import chromadb
             from chromadb.config import Settings as ChromaSettings
@@ -89,70 +115,82 @@ class ChromaStore:
                     f"collection {self.name!r} does not exist in {self.path}: "
                     "run `ragqa ingest PATH` first (or pass --index/--collection)"
                 )
+            dim = self._dim() if callable(self._dim) else self._dim
             return self.client.create_collection(
                 self.name,
-                metadata={
-                    "hnsw:space": "cosine",
-                    "embedding_model": self.embedding_model,
-                    "embedding_dim": self.dim,
-                },
+                metadata={"hnsw:space": "cosine", "embedding_model": self.embedding_model, "embedding_dim": dim},
                 embedding_function=None,
             )
         col = self.client.get_collection(self.name, embedding_function=None)
         meta = col.metadata or {}
         model, dim = meta.get("embedding_model"), meta.get("embedding_dim")
-        if model != self.embedding_model or dim != self.dim:
+        if model != self.embedding_model:
             raise IndexMismatchError(
                 f"collection {self.name!r} in {self.path} was built with embedding model {model!r} "
-                f"({dim}-d), but {self.embedding_model!r} ({self.dim}-d) is configured. Set the embedder "
-                "back, or ingest into another collection (--collection) or index (--index)."
+                f"({dim}-d), but {self.embedding_model!r} is configured. Set the embedder back, or ingest "
+                "into another collection (--collection) or index (--index)."
             )
         return col
+
+    @property
+    def dim(self) -> int:
+        return int((self.collection.metadata or {})["embedding_dim"])
+
+    @property
+    def records(self) -> Any:
+        if self._records is None:
+            self._records = chunk_record_manager(self.path, self.name)
+        return self._records
 
     def count(self) -> int:
         return int(self.collection.count())
 
-    def has_document(self, doc_hash: str) -> bool:
-        got = self.collection.get(where={"doc_hash": doc_hash}, limit=1, include=[])
-        return bool(got["ids"])
+    def _langchain_view(self, embedder: Embedder) -> Any:
+        from langchain_chroma import Chroma
 
-    def existing_ids(self, ids: Sequence[str]) -> set[str]:
-        found: set[str] = set()
-        step = 1000
-        for start in range(0, len(ids), step):
-            got = self.collection.get(ids=list(ids[start : start + step]), include=[])
-            found.update(got["ids"])
-        return found
+        return Chroma(
+            client=self.client,
+            collection_name=self.name,
+            embedding_function=_LangChainEmbeddings(embedder),  # type: ignore[arg-type]
+        )
 
-    def add(self, chunks: Sequence[Chunk], embeddings: Sequence[Sequence[float]]) -> int:
-        if len(chunks) != len(embeddings):
-            raise ValueError("chunks and embeddings differ in length")
-        have = self.existing_ids([c.id for c in chunks])
-        seen: set[str] = set()
-        new = []
-        for chunk, emb in zip(chunks, embeddings, strict=True):
-            if chunk.id in have or chunk.id in seen:
-                continue
-            seen.add(chunk.id)
-            new.append((chunk, emb))
-        step = max(1, int(self.client.get_max_batch_size()))
-        written: list[str] = []
+    def replace_source(self, source: str, chunks: Sequence[Chunk], embedder: Embedder) -> WriteStats:
+        """Index one file's chunks through LangChain's indexing API: chunks already recorded are skipped,
+        new ones embedded and written in one call, and the source's chunks not in `chunks` deleted
+        ("scoped_full" cleanup). If the write fails, the new chunks it may have stored are taken back."""
+        from langchain_core.documents import Document
+        from langchain_core.indexing import index
+
+        if any(c.source != source for c in chunks):
+            raise ValueError("every chunk must come from `source`")
+        docs = [Document(page_content=c.text, metadata=c.metadata(), id=c.id) for c in chunks]
+        known = set(self.records.list_keys(group_ids=[source]))
         try:
-            for start in range(0, len(new), step):
-                batch = new[start : start + step]
-                ids = [c.id for c, _ in batch]
-                self.collection.add(
-                    ids=ids,
-                    embeddings=[list(e) for _, e in batch],
-                    documents=[c.text for c, _ in batch],
-                    metadatas=[c.metadata() for c, _ in batch],
-                )
-                written.extend(ids)
+            result = index(
+                docs,
+                self.records,
+                self._langchain_view(embedder),
+                batch_size=max(1, len(docs)),  # one write per file
+                cleanup="scoped_full",
+                source_id_key="source",
+                key_encoder=lambda doc: str(doc.id),
+            )
         except BaseException:
-            if written:  # all or nothing: take back what this call wrote
-                self.collection.delete(ids=written)
+            fresh = [c.id for c in chunks if c.id not in known]
+            if fresh:
+                self.collection.delete(ids=fresh)
+                self.records.delete_keys(fresh)
             raise
-        return len(new)
+        return WriteStats(result["num_added"], result["num_deleted"], result["num_skipped"])
+
+    def delete_source(self, source: str) -> int:
+        """Remove every chunk of `source` (store first, then its records, so a crash leaves it findable)."""
+        keys = self.records.list_keys(group_ids=[source])
+        for start in range(0, len(keys), 1000):
+            batch = keys[start : start + 1000]
+            self.collection.delete(ids=batch)
+            self.records.delete_keys(batch)
+        return len(keys)
 
     def search(self, embedding: Sequence[float], k: int) -> list[Hit]:
         if self.count() == 0:

@@ -19,7 +19,7 @@ def app(monkeypatch, tmp_path):
     monkeypatch.setenv("RAGQA_RETRIEVE__MIN_SCORE", "0.0")
     settings = load_settings()
     pipeline = build_pipeline(settings)
-    Indexer(pipeline.embedder, pipeline.store, settings).ingest([SAMPLE])
+    Indexer(pipeline).ingest([SAMPLE])
     from app.state import get_pipeline
 
     get_pipeline.clear()

@@ -93,7 +93,7 @@ def test_sample_docs_to_a_cited_answer_with_a_real_gguf(tmp_path):
     require("smollm2-135m")
     settings = load_settings(index_dir=tmp_path / "i", llm={"model": "smollm2-135m", "max_tokens": 48})
     pipeline = build_pipeline(settings)
-    report = Indexer(pipeline.embedder, pipeline.store, settings).ingest([SAMPLE])
+    report = Indexer(pipeline).ingest([SAMPLE])
     assert report.files_indexed == 4 and report.files_failed == []
     stream = pipeline.answerer.ask("What is the hotel limit per night in London?")
     assert stream.sources[0].source.endswith("expense-policy.pdf") and stream.sources[0].page == 2
@@ -105,7 +105,7 @@ def test_sample_docs_to_a_cited_answer_with_a_real_gguf(tmp_path):
 def test_chinese_question_finds_the_chinese_document(tmp_path):
     settings = load_settings(index_dir=tmp_path / "i")
     pipeline = build_pipeline(settings)
-    Indexer(pipeline.embedder, pipeline.store, settings).ingest([SAMPLE])
+    Indexer(pipeline).ingest([SAMPLE])
     hits = pipeline.answerer.retrieve("员工每周最多可以远程办公几天？", k=2)
     assert hits[0].chunk.file_name == "remote-work-guide-zh.md"
 
@@ -113,6 +113,6 @@ def test_chinese_question_finds_the_chinese_document(tmp_path):
 def test_unrelated_question_is_not_answered(tmp_path):
     settings = load_settings(index_dir=tmp_path / "i")
     pipeline = build_pipeline(settings)
-    Indexer(pipeline.embedder, pipeline.store, settings).ingest([SAMPLE])
+    Indexer(pipeline).ingest([SAMPLE])
     result = pipeline.answerer.ask("How many moons does Jupiter have?").consume()
     assert not result.found and result.answer.startswith("I could not find")

@@ -4,20 +4,19 @@ import pytest
 
 from ingest.index import Indexer
 from rag.answer import Answerer
-from rag.fakes import HashingEmbedder, ReplayGenerator
+from rag.fakes import ReplayGenerator
+from rag.pipeline import build_pipeline
 from rag.prompt import NOT_FOUND, build_messages
-from rag.store import ChromaStore
 from rag.types import Chunk, Hit
 from tests.conftest import SAMPLE
 
 
 @pytest.fixture
 def answerer(fake_settings):
-    embedder = HashingEmbedder()
-    store = ChromaStore(fake_settings.index_dir, "company", embedder.name, embedder.dim)
-    Indexer(embedder, store, fake_settings).ingest([SAMPLE])
+    pipeline = build_pipeline(fake_settings)
+    Indexer(pipeline).ingest([SAMPLE])
     reply = ReplayGenerator(["Hotels cost up to EUR 150 per night [1]."])
-    return Answerer(embedder, store, reply, k=3, min_score=0.0)
+    return Answerer(pipeline.embedder, pipeline.store, reply, k=3, min_score=0.0)
 
 
 def test_answer_streams_with_numbered_sources(answerer):

@@ -45,7 +45,8 @@ def test_chunks_carry_page_source_index_and_stable_ids():
         (1, 0, "Alpha beta. Gamma delta."),
         (2, 1, "Epsilon zeta eta theta iota kappa lambda mu nu."),
     ]
-    assert chunks[0].id == chunk_id("d0c", 1, 0, "Alpha beta. Gamma delta.")
+    assert chunks[0].id == chunk_id("/docs/a.pdf", "d0c", 1, 0, "Alpha beta. Gamma delta.")
+    assert c.chunk(pages, "/docs/b.pdf", "d0c")[0].id != chunks[0].id
     assert [x.id for x in c.chunk(pages, "/docs/a.pdf", "d0c")] == [x.id for x in chunks]
     assert c.chunk(pages, "/docs/a.pdf", "other")[0].id != chunks[0].id
     assert chunks[1].metadata()["file_name"] == "a.pdf"

@@ -1,41 +1,66 @@
-"""Indexing with the hashing embedder into a real persistent Chroma in tmp_path."""
+"""Indexing with the hashing embedder into a real persistent Chroma (and record database) in tmp_path."""
+
+import os
 
 import pytest
 
 from ingest.index import Indexer, discover
 from rag.errors import IndexMismatchError
 from rag.fakes import HashingEmbedder
-from rag.store import ChromaStore
+from rag.pipeline import build_pipeline
 from tests.conftest import SAMPLE
 from tests.fixtures.make_pdf import pdf_bytes
 
 
 def make_indexer(settings, embedder=None):
-    embedder = embedder or HashingEmbedder()
-    store = ChromaStore(settings.index_dir, settings.collection, embedder.name, embedder.dim)
-    return Indexer(embedder, store, settings), store
+    pipeline = build_pipeline(settings, embedder=embedder or HashingEmbedder())
+    return Indexer(pipeline), pipeline
 
 
 def test_sample_folder_is_indexed_once(fake_settings):
-    indexer, store = make_indexer(fake_settings)
+    indexer, pipeline = make_indexer(fake_settings)
     first = indexer.ingest([SAMPLE])
     assert first.files_seen == 4 and first.files_indexed == 4 and first.files_failed == []
-    assert first.chunks_added == first.chunks_total == store.count() > 4
-    embedder = indexer.embedder
-    calls = embedder.calls
+    assert first.chunks_added == first.chunks_total == pipeline.store.count() > 4
+    calls = pipeline.embedder.calls
     second = indexer.ingest([SAMPLE])
     assert (second.files_unchanged, second.files_indexed, second.chunks_added) == (4, 0, 0)
     assert second.chunks_total == first.chunks_total
-    assert embedder.calls == calls  # unchanged files are neither parsed nor embedded
+    assert pipeline.embedder.calls == calls  # unchanged files are neither parsed nor embedded
 
 
-def test_a_copy_of_a_file_adds_nothing(fake_settings, tmp_path):
-    indexer, store = make_indexer(fake_settings)
+def test_touched_but_identical_file_is_not_reembedded(fake_settings, tmp_path):
+    doc = tmp_path / "a.md"
+    doc.write_text("The office opens at nine. " * 20)
+    indexer, pipeline = make_indexer(fake_settings)
+    indexer.ingest([doc])
+    calls = pipeline.embedder.calls
+    os.utime(doc, ns=(1, 1))
+    assert indexer.ingest([doc]).files_unchanged == 1
+    assert pipeline.embedder.calls == calls
+    assert indexer.unchanged_by_stat(doc)  # the new mtime is recorded
+
+
+def test_a_changed_file_replaces_its_old_chunks(fake_settings, tmp_path):
+    doc = tmp_path / "policy.md"
+    doc.write_text("Old rule: hotels up to EUR 120 per night.")
+    indexer, pipeline = make_indexer(fake_settings)
+    indexer.ingest([doc])
+    doc.write_text("New rule: hotels up to EUR 150 per night.")
+    report = indexer.ingest([doc])
+    assert report.files_indexed == 1
+    texts = [c.text for c in pipeline.store.all_chunks()]
+    assert texts == ["New rule: hotels up to EUR 150 per night."]
+
+
+def test_a_copy_under_another_path_is_its_own_document(fake_settings, tmp_path):
+    indexer, pipeline = make_indexer(fake_settings)
     indexer.ingest([SAMPLE / "employee-handbook.md"])
+    n = pipeline.store.count()
     copy = tmp_path / "copy.md"
     copy.write_bytes((SAMPLE / "employee-handbook.md").read_bytes())
     report = indexer.ingest([copy])
-    assert report.files_unchanged == 1 and report.chunks_added == 0
+    assert report.files_indexed == 1 and pipeline.store.count() == 2 * n
 
 
 def test_bad_files_are_reported_and_the_rest_indexed(fake_settings, tmp_path):
@@ -44,7 +69,7 @@ def test_bad_files_are_reported_and_the_rest_indexed(fake_settings, tmp_path):
     (tmp_path / "docs" / "broken.pdf").write_bytes(b"not a pdf at all")
     (tmp_path / "docs" / "empty.md").write_text("")
     (tmp_path / "docs" / "ignored.bin").write_bytes(b"\x00")
-    indexer, store = make_indexer(fake_settings)
+    indexer, _ = make_indexer(fake_settings)
     report = indexer.ingest([tmp_path / "docs", tmp_path / "missing.txt"])
     failed = {f["path"].rsplit("/", 1)[-1]: f["error"] for f in report.files_failed}
     assert report.files_seen == 4 and report.files_indexed == 1
@@ -53,8 +78,8 @@ def test_bad_files_are_reported_and_the_rest_indexed(fake_settings, tmp_path):
     assert failed["missing.txt"] == "no such file"
 
 
-class FailingStoreEmbedder(HashingEmbedder):
-    """Returns one vector too few, so the store rejects the whole file."""
+class ShortEmbedder(HashingEmbedder):
+    """Returns one vector too few, so the write of the whole file fails."""
 
     def embed(self, texts):
         return super().embed(texts)[:-1]
@@ -63,37 +88,27 @@ class FailingStoreEmbedder(HashingEmbedder):
 def test_a_file_that_fails_midway_leaves_nothing_behind(fake_settings, tmp_path):
     big = tmp_path / "big.pdf"
     big.write_bytes(pdf_bytes([f"Page {i} talks about topic {i}. " * 30 for i in range(1, 6)]))
-    indexer, store = make_indexer(fake_settings, FailingStoreEmbedder())
+    indexer, pipeline = make_indexer(fake_settings, ShortEmbedder())
     report = indexer.ingest([big])
-    assert len(report.files_failed) == 1 and store.count() == 0
+    assert len(report.files_failed) == 1 and pipeline.store.count() == 0
+    assert pipeline.files.all() == [] and pipeline.store.records.list_keys() == []
 
 
-def test_store_add_is_all_or_nothing(fake_settings, monkeypatch):
-    embedder = HashingEmbedder()
-    store = ChromaStore(fake_settings.index_dir, "company", embedder.name, embedder.dim)
-    indexer = Indexer(embedder, store, fake_settings)
-    chunks = indexer.prepare(SAMPLE / "expense-policy.pdf")
-    assert len(chunks) >= 3
-    monkeypatch.setattr(store.client, "get_max_batch_size", lambda: 1)  # one chunk per batch
-    real_add = store.collection.add
-    calls = {"n": 0}
-
-    def flaky_add(**kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise RuntimeError("disk full")
-        return real_add(**kwargs)
-
-    monkeypatch.setattr(store.collection, "add", flaky_add)
+def test_a_failed_write_is_taken_back(fake_settings, monkeypatch):
+    indexer, pipeline = make_indexer(fake_settings)
+    prepared = indexer.prepare(SAMPLE / "expense-policy.pdf")
+    store = pipeline.store
+    monkeypatch.setattr(store.records, "update", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("disk full")))
     with pytest.raises(RuntimeError, match="disk full"):
-        store.add(chunks, embedder.embed([c.text for c in chunks]))
-    assert store.count() == 0
+        indexer.commit(prepared)
+    assert store.count() == 0 and pipeline.files.all() == []
 
 
 def test_another_embedding_model_is_a_clear_error(fake_settings):
     make_indexer(fake_settings)[0].ingest([SAMPLE / "employee-handbook.md"])
+    _, other = make_indexer(fake_settings, HashingEmbedder(dim=32))
     with pytest.raises(IndexMismatchError, match="fake-hashing-256.*fake-hashing-32"):
-        make_indexer(fake_settings, HashingEmbedder(dim=32))
+        other.store  # noqa: B018
 
 
 def test_discover_walks_folders_and_skips_hidden(tmp_path):

@@ -1,0 +1,115 @@
+"""The re-index job: make a collection mirror its source folders.
+
+New files are added, changed files replaced (their old chunks removed), files that are gone have their chunks
+removed, and unchanged files are skipped from `stat` alone: when nothing changed, no file is read, no model is
+loaded and the vector store is not even opened. Chunk bookkeeping is LangChain's indexing API with its SQL
+record manager (see rag.store, rag.records). Every step is idempotent and the file record is written last, so
+after a crash (kill -9 included) the next run finishes the work and leaves exactly the index a clean run
+builds. The report is kept as `last_reindex.json` in the index folder.
+Not here: locking (the caller holds ingest.lock), scheduling (docs/nightly.md).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ingest.index import Indexer, Progress, discover, source_of
+from rag.errors import DocumentLoadError
+from rag.pipeline import Pipeline
+
+logger = logging.getLogger(__name__)
+
+REPORT_NAME = "last_reindex.json"
+
+
+@dataclass
+class ReindexReport:
+    added: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    failed: list[dict[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    started_at: str = ""
+    finished_at: str = ""
+    collection: str = ""
+    sources: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def write_report(index_dir: Path, report: ReindexReport) -> Path:
+    """Write the report atomically (a reader never sees half a file)."""
+    path = index_dir / REPORT_NAME
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def read_report(index_dir: Path) -> dict[str, object] | None:
+    try:
+        return json.loads((index_dir / REPORT_NAME).read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    except (OSError, ValueError):
+        return None
+
+
+def reindex(
+    pipeline: Pipeline,
+    roots: Sequence[Path],
+    password: str | None = None,
+    on_progress: Progress | None = None,
+) -> ReindexReport:
+    """Mirror `roots` into the pipeline's collection and return (and keep) the report."""
+    started = time.perf_counter()
+    report = ReindexReport(
+        started_at=_now(), collection=pipeline.settings.collection, sources=[str(r) for r in roots]
+    )
+    missing = [r for r in roots if not r.is_dir()]
+    if missing:
+        raise DocumentLoadError(missing[0], "not a folder: re-index takes source folders")
+    indexer = Indexer(pipeline)
+    files = discover(roots)
+    present = {source_of(p) for p in files}
+    records = {r.source: r for r in pipeline.files.all()}
+    gone = sorted(s for s in records if s not in present)
+    to_check = [p for p in files if not indexer.unchanged_by_stat(p)]
+    report.unchanged = len(files) - len(to_check)
+    total = len(to_check) + len(gone)
+    done = 0
+    for result in indexer.run(to_check, password):
+        done += 1
+        if on_progress:
+            on_progress(done, total, str(result.path))
+        if result.outcome == "failed":
+            report.failed.append({"path": str(result.path), "error": result.error})
+        elif result.outcome == "unchanged":
+            report.unchanged += 1
+        elif result.outcome == "added":
+            report.added += 1
+        else:
+            report.updated += 1
+    for source in gone:
+        removed = pipeline.store.delete_source(source)
+        pipeline.files.delete(source)
+        logger.info("removed %s (%d chunks)", source, removed)
+        report.deleted += 1
+        done += 1
+        if on_progress:
+            on_progress(done, total, source)
+    report.seconds = round(time.perf_counter() - started, 3)
+    report.finished_at = _now()
+    write_report(pipeline.settings.index_dir, report)
+    return report

@@ -1,0 +1,98 @@
+"""What is indexed, kept in SQLite beside the Chroma index (`records.sqlite3`).
+
+Two kinds of record, in one database file:
+- chunk records: LangChain's `SQLRecordManager` (the indexing API's record manager) keeps every chunk id with
+  the source file it came from, so a file's old chunks can be found and removed when it changes or goes away;
+- file records (this module): one row per indexed file with its sha256, size and mtime, so an unchanged file
+  is recognised from `stat` alone, before it is read, parsed or embedded.
+A file record is written only after the file's chunks are in the store, so a crash leaves the file looking
+changed, and the next run repairs it. Not here: the vector store itself (rag.store).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DB_NAME = "records.sqlite3"
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    source: str
+    doc_hash: str
+    size: int
+    mtime_ns: int
+    chunks: int
+
+
+class FileRecords:
+    """File records of one collection (`namespace`)."""
+
+    def __init__(self, index_dir: Path, namespace: str) -> None:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        self.path = index_dir / DB_NAME
+        self.namespace = namespace
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS ragqa_files (namespace TEXT NOT NULL, source TEXT NOT NULL, "
+            "doc_hash TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, chunks INTEGER NOT NULL, "
+            "indexed_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP, PRIMARY KEY (namespace, source))"
+        )
+
+    @contextmanager
+    def _cursor(self) -> Iterator[sqlite3.Cursor]:
+        with self._lock:
+            yield self._db.cursor()
+
+    def get(self, source: str) -> FileRecord | None:
+        with self._cursor() as cur:
+            row = cur.execute(
+                "SELECT source, doc_hash, size, mtime_ns, chunks FROM ragqa_files WHERE namespace=? AND source=?",
+                (self.namespace, source),
+            ).fetchone()
+        return FileRecord(*row) if row else None
+
+    def all(self) -> list[FileRecord]:
+        with self._cursor() as cur:
+            rows = cur.execute(
+                "SELECT source, doc_hash, size, mtime_ns, chunks FROM ragqa_files WHERE namespace=? ORDER BY source",
+                (self.namespace,),
+            ).fetchall()
+        return [FileRecord(*r) for r in rows]
+
+    def put(self, record: FileRecord) -> None:
+        with self._cursor() as cur:
+            cur.execute(
+                "INSERT OR REPLACE INTO ragqa_files (namespace, source, doc_hash, size, mtime_ns, chunks) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (self.namespace, record.source, record.doc_hash, record.size, record.mtime_ns, record.chunks),
+            )
+
+    def delete(self, source: str) -> None:
+        with self._cursor() as cur:
+            cur.execute("DELETE FROM ragqa_files WHERE namespace=? AND source=?", (self.namespace, source))
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def chunk_record_manager(index_dir: Path, namespace: str) -> Any:
+    """LangChain's SQL record manager for the chunks of one collection, in the same database file."""
+    from langchain_classic.indexes import SQLRecordManager
+
+    index_dir.mkdir(parents=True, exist_ok=True)
+    manager = SQLRecordManager(
+        f"chroma/{namespace}",
+        db_url=f"sqlite:///{index_dir / DB_NAME}",
+        engine_kwargs={"connect_args": {"timeout": 30, "check_same_thread": False}},
+    )
+    manager.create_schema()
+    return manager

@@ -1,0 +1,122 @@
+"""The re-index job in fake mode over a real persistent Chroma: adds, updates, deletions, no work when
+nothing changed, the lock, and crash safety under kill -9."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from app.cli import EXIT_LOCKED, main
+from ingest.lock import index_lock
+from ingest.reindex import REPORT_NAME, reindex
+from rag.pipeline import build_pipeline
+from rag.settings import load_settings
+from tests.conftest import ROOT
+
+
+def write_docs(folder, n, words=400):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        body = " ".join(f"topic{i} fact{j} is number {i * 1000 + j}." for j in range(words // 5))
+        (folder / f"doc{i:02d}.md").write_text(f"# Document {i}\n\n{body}\n")
+
+
+def settings_for(tmp_path):
+    return load_settings(environ={}, mode="fake", index_dir=tmp_path / "index")
+
+
+def chunk_ids(tmp_path):
+    pipeline = build_pipeline(settings_for(tmp_path))
+    return sorted(c.id for c in pipeline.open_store(create=False).all_chunks())
+
+
+def test_first_run_adds_then_nothing_to_do_without_loading_anything(tmp_path):
+    src = tmp_path / "src"
+    write_docs(src, 6)
+    first = reindex(build_pipeline(settings_for(tmp_path)), [src])
+    assert (first.added, first.updated, first.deleted, first.unchanged, first.failed) == (6, 0, 0, 0, [])
+    pipeline = build_pipeline(settings_for(tmp_path))
+    second = reindex(pipeline, [src])
+    assert (second.added, second.updated, second.deleted, second.unchanged) == (0, 0, 0, 6)
+    assert "embedder" not in pipeline.__dict__ and "store" not in pipeline.__dict__  # nothing was loaded
+    kept = json.loads((tmp_path / "index" / REPORT_NAME).read_text())
+    assert kept["unchanged"] == 6 and set(kept) >= {
+        "added", "updated", "deleted", "unchanged", "failed", "seconds", "started_at", "finished_at",
+    }
+
+
+def test_delete_add_and_overwrite(tmp_path):
+    src = tmp_path / "src"
+    write_docs(src, 6)
+    reindex(build_pipeline(settings_for(tmp_path)), [src])
+    (src / "doc00.md").unlink()
+    (src / "new.md").write_text("A brand new document about zebras.")
+    (src / "doc01.md").write_text("Overwritten: this document is now about giraffes.")
+    pipeline = build_pipeline(settings_for(tmp_path))
+    report = reindex(pipeline, [src])
+    assert (report.added, report.updated, report.deleted, report.unchanged) == (1, 1, 1, 4)
+    names = {c.file_name for c in pipeline.store.all_chunks()}
+    assert "doc00.md" not in names and {"new.md", "doc01.md"} <= names
+    doc01 = [c.text for c in pipeline.store.all_chunks() if c.file_name == "doc01.md"]
+    assert doc01 == ["Overwritten: this document is now about giraffes."]
+    assert sorted(r.source.rsplit("/", 1)[-1] for r in pipeline.files.all()) == sorted(p.name for p in src.iterdir())
+    assert chunk_ids(tmp_path) == sorted(pipeline.store.records.list_keys())  # no orphaned record
+
+
+def test_result_equals_a_clean_run(tmp_path):
+    src = tmp_path / "src"
+    write_docs(src, 4)
+    reindex(build_pipeline(settings_for(tmp_path)), [src])
+    (src / "doc03.md").write_text("changed")
+    (src / "doc02.md").unlink()
+    reindex(build_pipeline(settings_for(tmp_path)), [src])
+    clean = tmp_path / "clean"
+    reindex(build_pipeline(settings_for(clean)), [src])
+    assert chunk_ids(tmp_path) == chunk_ids(clean)
+
+
+def test_a_second_run_is_refused_with_exit_4(tmp_path, capsys, monkeypatch):
+    src = tmp_path / "src"
+    write_docs(src, 1)
+    monkeypatch.setenv("RAGQA_MODE", "fake")
+    with index_lock(tmp_path / "index", "test"):
+        code = main(["reindex", str(src), "--index", str(tmp_path / "index")])
+    assert code == EXIT_LOCKED
+    assert "is being written by pid" in capsys.readouterr().err
+    assert main(["reindex", str(src), "--index", str(tmp_path / "index")]) == 0
+
+
+def test_source_must_be_a_folder(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("RAGQA_MODE", "fake")
+    assert main(["reindex", str(tmp_path / "nope"), "--index", str(tmp_path / "index")]) == 1
+    assert "not a folder" in capsys.readouterr().err
+
+
+def test_kill_9_at_any_moment_then_rerun_equals_a_clean_run(tmp_path):
+    """Several runs killed at random moments, each followed by one re-run, compared with a clean run."""
+    src = tmp_path / "src"
+    write_docs(src, 24, words=1500)
+    clean = tmp_path / "clean"
+    env = {**os.environ, "RAGQA_MODE": "fake", "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "app.cli", "reindex", str(src), "--json"]
+    started = time.perf_counter()
+    subprocess.run([*cmd, "--index", str(clean / "index")], env=env, check=True, capture_output=True)
+    full = time.perf_counter() - started
+    expected = chunk_ids(clean)
+    rng = random.Random(7)
+    killed = 0
+    for trial in range(3):
+        index = tmp_path / f"t{trial}" / "index"
+        proc = subprocess.Popen([*cmd, "--index", str(index)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(rng.uniform(0.3, max(0.4, full * 0.8)))
+        proc.send_signal(signal.SIGKILL)
+        killed += proc.wait() == -signal.SIGKILL
+        rerun = subprocess.run([*cmd, "--index", str(index)], env=env, capture_output=True, text=True)
+        assert rerun.returncode == 0, rerun.stderr
+        assert chunk_ids(tmp_path / f"t{trial}") == expected
+    assert killed >= 2  # most trials really died mid-run
