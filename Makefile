@@ -16,12 +16,13 @@ PORT ?= 8501
 TEST_MODELS := all-minilm-l6-v2 smollm2-135m qwen2.5-coder-1.5b
 
 
-.PHONY: help install models run test test-fast lint fmt bench clean
+.PHONY: help install models run reindex test test-fast lint fmt bench clean
 
 help:
 	@echo "make run        set up, pull the default models, index data/sample, start the app on 127.0.0.1:$(PORT)"
 	@echo "make test       set up, pull the test models, run every test (fast and slow)"
 	@echo "make test-fast  unit tests only (fakes, no models)"
+	@echo "make reindex SOURCES='dir1 dir2'   make the index mirror those folders (the nightly job)"
 	@echo "make lint | fmt | bench | clean"
 
 $(STAMP): pyproject.toml Makefile
@@ -43,6 +44,11 @@ models: install
 run: models
 	$(RAGQA) ingest data/sample --if-empty
 	$(VENV)/bin/streamlit run app/main.py --server.address 127.0.0.1 --server.port $(PORT)
+
+# The nightly job: make the collection mirror SOURCES (see docs/nightly.md).
+SOURCES ?= data/sample
+reindex: models
+	$(RAGQA) reindex $(SOURCES)
 
 test: install
 	$(RAGQA) models pull $(TEST_MODELS)

@@ -1,6 +1,6 @@
 """Streamlit entry point: builds the pipeline once per process and routes to the pages.
 
-    streamlit run app/main.py
+streamlit run app/main.py
 """
 
 from __future__ import annotations

@@ -16,7 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-DOCS = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1] / "../shared/datasets/sec-10q/docs"
+DOCS = (
+    Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1] / "../shared/datasets/sec-10q/docs"
+)
 SKIP = {"2023 Q1 MSFT.pdf", "2023 Q2 MSFT.pdf"}
 
 NAIVE = r"""

@@ -14,6 +14,7 @@ import zipfile
 from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 from rag.errors import DocumentLoadError, UnsupportedFileError
 from rag.types import Page
@@ -82,9 +83,7 @@ def _has_images(page: object) -> bool:
         xobjects = resources.get("/XObject") if resources is not None else None
         if xobjects is None:
             return False
-        return any(
-            x.get_object().get("/Subtype") == "/Image" for x in xobjects.get_object().values()
-        )
+        return any(x.get_object().get("/Subtype") == "/Image" for x in xobjects.get_object().values())
     except Exception:  # noqa: BLE001 - best effort: only used to word the error
         return False
 
@@ -155,16 +154,18 @@ def _read_pdf(path: Path, data: bytes, password: str | None, limit_factor: int) 
     raise DocumentLoadError(path, "no extractable text: the pages are empty")
 
 
-def _raised_limits(factor: int) -> dict[str, int]:
-    """Every numeric pypdf safety limit multiplied by `factor`: bounded, never switched off."""
+def _raised_limits(factor: int) -> Any:
+    """pypdf's configuration with every numeric safety limit multiplied by `factor`: bounded, never off."""
     from pypdf import Configuration
 
     base = Configuration()
-    return {
-        f.name: getattr(base, f.name) * factor
-        for f in base.__dataclass_fields__.values()
-        if f.type in ("int", int) and getattr(base, f.name) > 0
-    }
+    return base.with_overwrites(
+        **{
+            f.name: getattr(base, f.name) * factor
+            for f in base.__dataclass_fields__.values()
+            if f.type in ("int", int) and getattr(base, f.name) > 0
+        }
+    )
 
 
 def _extract_page(page: object, path: Path, number: int, limit_factor: int) -> str:
@@ -180,7 +181,7 @@ def _extract_page(page: object, path: Path, number: int, limit_factor: int) -> s
             raise DocumentLoadError(path, f"too complex: pypdf safety limit reached on page {number} ({exc})") from exc
         logger.info("%s page %d: %s; retrying with limits x%d", path, number, exc, limit_factor)
     try:
-        with apply_configuration(**_raised_limits(limit_factor)):
+        with apply_configuration(_raised_limits(limit_factor)):
             return page.extract_text() or ""  # type: ignore[attr-defined, no-any-return]
     except LimitReachedError as exc:
         raise DocumentLoadError(
@@ -201,7 +202,7 @@ def load_pdf(path: Path, data: bytes, password: str | None = None, limit_factor:
             raise DocumentLoadError(path, f"too complex: pypdf safety limit reached ({exc})") from exc
         logger.info("%s: %s; retrying with limits x%d", path, exc, limit_factor)
     try:
-        with apply_configuration(**_raised_limits(limit_factor)):
+        with apply_configuration(_raised_limits(limit_factor)):
             return _read_pdf(path, data, password, limit_factor)
     except LimitReachedError as exc:
         raise DocumentLoadError(

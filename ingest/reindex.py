@@ -74,9 +74,7 @@ def reindex(
 ) -> ReindexReport:
     """Mirror `roots` into the pipeline's collection and return (and keep) the report."""
     started = time.perf_counter()
-    report = ReindexReport(
-        started_at=_now(), collection=pipeline.settings.collection, sources=[str(r) for r in roots]
-    )
+    report = ReindexReport(started_at=_now(), collection=pipeline.settings.collection, sources=[str(r) for r in roots])
     missing = [r for r in roots if not r.is_dir()]
     if missing:
         raise DocumentLoadError(missing[0], "not a folder: re-index takes source folders")

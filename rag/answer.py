@@ -76,5 +76,9 @@ class Answerer:
         relevant = [h for h in hits if h.score >= self.min_score]
         if not relevant:
             return AnswerStream(hits, None, started, retrieve_s)
-        pieces = self.generator.stream(build_messages(question, relevant))
+        messages = build_messages(question, relevant)
+        while len(relevant) > 1 and self.generator.count_tokens(messages) > self.generator.prompt_budget:
+            relevant = relevant[:-1]  # the lowest-ranked chunk goes first; none is cut mid-text
+            messages = build_messages(question, relevant)
+        pieces = self.generator.stream(messages)
         return AnswerStream(relevant, pieces, started, retrieve_s)

@@ -17,8 +17,14 @@ from rag.models import offline_hub
 
 class Embedder(Protocol):
     name: str  # stored with the collection; another name on the same collection is an error
-    dim: int
-    max_tokens: int  # the model's window, special tokens included
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def max_tokens(self) -> int:
+        """The model's window, special tokens included."""
+        ...
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         """Unit-length vectors, one per text."""

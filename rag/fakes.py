@@ -49,10 +49,14 @@ class HashingEmbedder:
 class ReplayGenerator:
     """Replays queued replies word by word; records the messages it was given."""
 
-    def __init__(self, replies: Sequence[str] = (), default: str = "Fake answer [1].") -> None:
+    def __init__(self, replies: Sequence[str] = (), default: str = "Fake answer [1].", prompt_budget: int = 4096):
         self.replies = list(replies)
         self.default = default
+        self.prompt_budget = prompt_budget
         self.seen: list[list[Message]] = []
+
+    def count_tokens(self, messages: list[Message]) -> int:
+        return sum(len(fake_tokens(m["content"])) + 4 for m in messages)
 
     def stream(self, messages: list[Message]) -> Iterator[str]:
         self.seen.append(list(messages))

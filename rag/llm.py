@@ -19,9 +19,21 @@ class Message(TypedDict):
 
 
 class Generator(Protocol):
+    @property
+    def prompt_budget(self) -> int:
+        """Most prompt tokens that still leave room for the answer."""
+        ...
+
     def stream(self, messages: list[Message]) -> Iterator[str]:
         """Yield the reply to `messages` piece by piece."""
         ...
+
+    def count_tokens(self, messages: list[Message]) -> int:
+        """Tokens the prompt of `messages` takes (close upper estimate)."""
+        ...
+
+
+_PER_MESSAGE = 8  # chat-template tokens around each message (role markers, separators), generous
 
 
 class LlamaCppGenerator:
@@ -45,6 +57,15 @@ class LlamaCppGenerator:
         self.seed = seed
         self._llm: Any = None
         self._lock = threading.Lock()
+
+    @property
+    def prompt_budget(self) -> int:
+        return self.n_ctx - self.max_tokens
+
+    def count_tokens(self, messages: list[Message]) -> int:
+        with self._lock:
+            llm = self._load()
+            return sum(len(llm.tokenize(m["content"].encode(), add_bos=False)) + _PER_MESSAGE for m in messages)
 
     def _load(self) -> Any:
         if self._llm is None:

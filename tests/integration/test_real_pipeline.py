@@ -30,7 +30,9 @@ def ragqa(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.Com
     import os
 
     env = {**os.environ, **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, env=env, timeout=1200)
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, env=env, timeout=1200
+    )
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +80,14 @@ def test_apple_net_sales_with_the_default_llm(sec_index):
 
 def test_edge_case_folder_exits_3_with_specific_reasons(tmp_path):
     folder = shared_path("pdf-edge-cases")
-    proc = ragqa("ingest", str(folder), "--index", str(tmp_path / "i"), "--json", env_extra={"RAGQA_MODELS_DIR": str(REAL_MODELS)})
+    proc = ragqa(
+        "ingest",
+        str(folder),
+        "--index",
+        str(tmp_path / "i"),
+        "--json",
+        env_extra={"RAGQA_MODELS_DIR": str(REAL_MODELS)},
+    )
     assert proc.returncode == EXIT_PARTIAL and "Traceback" not in proc.stderr
     report = json.loads(proc.stdout)
     reasons = {f["path"].rsplit("/", 1)[-1]: f["error"] for f in report["files_failed"]}

