@@ -5,7 +5,8 @@ removed, and unchanged files are skipped from `stat` alone: when nothing changed
 loaded and the vector store is not even opened. Chunk bookkeeping is LangChain's indexing API with its SQL
 record manager (see rag.store, rag.records). Every step is idempotent and the file record is written last, so
 after a crash (kill -9 included) the next run finishes the work and leaves exactly the index a clean run
-builds. The report is kept as `last_reindex.json` in the index folder.
+builds. A change of embedding model rebuilds the collection beside the old one and switches over atomically.
+The report is kept as `last_reindex.json` in the index folder.
 Not here: locking (the caller holds ingest.lock), scheduling (docs/nightly.md).
 """
 
@@ -21,8 +22,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ingest.index import Indexer, Progress, discover, source_of
+from rag.collections import CollectionNames
 from rag.errors import DocumentLoadError
 from rag.pipeline import Pipeline
+from rag.records import FileRecords
+from rag.store import ChromaStore
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +45,7 @@ class ReindexReport:
     finished_at: str = ""
     collection: str = ""
     sources: list[str] = field(default_factory=list)
+    rebuilt_for_model: str | None = None  # set when the collection was rebuilt for another embedding model
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -72,17 +77,51 @@ def reindex(
     password: str | None = None,
     on_progress: Progress | None = None,
 ) -> ReindexReport:
-    """Mirror `roots` into the pipeline's collection and return (and keep) the report."""
+    """Mirror `roots` into the pipeline's collection and return (and keep) the report.
+
+    When the collection was built with another embedding model than the configured one, it is rebuilt in a
+    new physical collection while queries keep using the old one, and the name is switched atomically when
+    the build is complete (rag.collections); the old collection is then dropped."""
     started = time.perf_counter()
-    report = ReindexReport(started_at=_now(), collection=pipeline.settings.collection, sources=[str(r) for r in roots])
     missing = [r for r in roots if not r.is_dir()]
     if missing:
         raise DocumentLoadError(missing[0], "not a folder: re-index takes source folders")
+    settings = pipeline.settings
+    names = CollectionNames(settings.index_dir)
+    logical = settings.collection
+    entry = names.get(logical)
+    configured = pipeline.embedder_name
+    current = entry.get("model") if entry else pipeline.stored_model()
+    report = ReindexReport(started_at=_now(), collection=logical, sources=[str(r) for r in roots])
+    if current is None or current == configured:
+        _mirror(pipeline, roots, report, password, on_progress)
+        if entry is None or entry.get("model") != configured:
+            names.record(logical, pipeline.physical_collection, configured)
+    else:
+        physical = names.begin_build(logical, configured)
+        logger.info("rebuilding %s for %s into %s", logical, configured, physical)
+        _mirror(pipeline.for_collection(physical), roots, report, password, on_progress)
+        old = names.switch(logical)
+        ChromaStore(settings.index_dir, old, current, 0, create=False).drop()
+        FileRecords(settings.index_dir, old).clear()
+        report.rebuilt_for_model = configured
+    report.seconds = round(time.perf_counter() - started, 3)
+    report.finished_at = _now()
+    write_report(settings.index_dir, report)
+    return report
+
+
+def _mirror(
+    pipeline: Pipeline,
+    roots: Sequence[Path],
+    report: ReindexReport,
+    password: str | None,
+    on_progress: Progress | None,
+) -> None:
     indexer = Indexer(pipeline)
     files = discover(roots)
     present = {source_of(p) for p in files}
-    records = {r.source: r for r in pipeline.files.all()}
-    gone = sorted(s for s in records if s not in present)
+    gone = sorted(r.source for r in pipeline.files.all() if r.source not in present)
     to_check = [p for p in files if not indexer.unchanged_by_stat(p)]
     report.unchanged = len(files) - len(to_check)
     total = len(to_check) + len(gone)
@@ -107,7 +146,3 @@ def reindex(
         done += 1
         if on_progress:
             on_progress(done, total, source)
-    report.seconds = round(time.perf_counter() - started, 3)
-    report.finished_at = _now()
-    write_report(pipeline.settings.index_dir, report)
-    return report

@@ -40,6 +40,10 @@ class ModelIntegrityError(RagError):
 class IndexMismatchError(RagError):
     """The collection was built with a different embedding model than the one configured."""
 
+    def __init__(self, message: str, built_with: str | None = None) -> None:
+        self.built_with = built_with
+        super().__init__(message)
+
 
 class DocumentLoadError(RagError):
     """One document could not be read. `reason` is short and specific ("encrypted: needs a password")."""

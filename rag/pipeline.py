@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from rag.answer import Answerer
+from rag.collections import CollectionNames
 from rag.embedder import Embedder, SentenceTransformerEmbedder
+from rag.errors import IndexMismatchError, RagError
 from rag.fakes import HashingEmbedder, ReplayGenerator
 from rag.llm import Generator, LlamaCppGenerator
 from rag.models import resolve
@@ -54,18 +56,43 @@ class Pipeline:
     @property
     def embedder_name(self) -> str:
         """The name stored with the collection, known without loading the model."""
-        if "embedder" in self._overrides or self.settings.mode == "fake":
+        if "embedder" in self._overrides:
             return self.embedder.name
+        if self.settings.mode == "fake":
+            return HashingEmbedder().name  # a throwaway: building it costs nothing
         return self.settings.embedder.model
+
+    @cached_property
+    def physical_collection(self) -> str:
+        """The Chroma collection serving `settings.collection` now (see rag.collections)."""
+        if "physical_collection" in self._overrides:
+            return str(self._overrides["physical_collection"])
+        name = check_collection_name(self.settings.collection)
+        return CollectionNames(self.settings.index_dir).active(name)
 
     def open_store(self, create: bool) -> ChromaStore:
         s = self.settings
-        return ChromaStore(s.index_dir, s.collection, self.embedder_name, lambda: self.embedder.dim, create=create)
+        return ChromaStore(
+            s.index_dir, self.physical_collection, self.embedder_name, lambda: self.embedder.dim, create=create
+        )
+
+    def stored_model(self) -> str | None:
+        """The embedding model the active collection was built with; None when it does not exist yet."""
+        try:
+            return self.open_store(create=False).embedding_model
+        except IndexMismatchError as exc:
+            return exc.built_with
+        except RagError:
+            return None
+
+    def for_collection(self, physical: str) -> Pipeline:
+        """The same pipeline (and loaded models) writing to another physical collection."""
+        return Pipeline(self.settings, {**self._overrides, "embedder": self.embedder, "physical_collection": physical})
 
     @cached_property
     def files(self) -> FileRecords:
         """Which files are indexed in the collection, with their hashes (see rag.records)."""
-        return FileRecords(self.settings.index_dir, check_collection_name(self.settings.collection))
+        return FileRecords(self.settings.index_dir, self.physical_collection)
 
     @cached_property
     def store(self) -> ChromaStore:
@@ -79,5 +106,6 @@ class Pipeline:
 
 
 def build_pipeline(settings: Settings, **overrides: object) -> Pipeline:
-    """Build the pipeline for `settings`. `overrides` (embedder=, generator=) replace components."""
+    """Build the pipeline for `settings`. `overrides` (embedder=, generator=, physical_collection=) replace
+    components."""
     return Pipeline(settings, dict(overrides))

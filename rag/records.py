@@ -80,6 +80,10 @@ class FileRecords:
         with self._cursor() as cur:
             cur.execute("DELETE FROM ragqa_files WHERE namespace=? AND source=?", (self.namespace, source))
 
+    def clear(self) -> None:
+        with self._cursor() as cur:
+            cur.execute("DELETE FROM ragqa_files WHERE namespace=?", (self.namespace,))
+
     def close(self) -> None:
         self._db.close()
 

@@ -127,8 +127,9 @@ class ChromaStore:
         if model != self.embedding_model:
             raise IndexMismatchError(
                 f"collection {self.name!r} in {self.path} was built with embedding model {model!r} "
-                f"({built_dim}-d), but {self.embedding_model!r} is configured. Set the embedder back, or ingest "
-                "into another collection (--collection) or index (--index)."
+                f"({built_dim}-d), but {self.embedding_model!r} is configured. Set the embedder back, rebuild "
+                "the collection with `ragqa reindex SOURCE_DIR...`, or use another --collection or --index.",
+                built_with=str(model),
             )
         return col
 
@@ -191,6 +192,11 @@ class ChromaStore:
             self.collection.delete(ids=batch)
             self.records.delete_keys(batch)
         return len(keys)
+
+    def drop(self) -> None:
+        """Delete the whole collection and its chunk records."""
+        self.records.delete_keys(self.records.list_keys())
+        self.client.delete_collection(self.name)
 
     def search(self, embedding: Sequence[float], k: int) -> list[Hit]:
         if self.count() == 0:

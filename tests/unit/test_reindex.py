@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from app.cli import EXIT_LOCKED, main
 from ingest.lock import index_lock
 from ingest.reindex import REPORT_NAME, reindex
@@ -125,3 +127,34 @@ def test_kill_9_at_any_moment_then_rerun_equals_a_clean_run(tmp_path):
         assert rerun.returncode == 0, rerun.stderr
         assert chunk_ids(tmp_path / f"t{trial}") == expected
     assert killed >= 2  # most trials really died mid-run
+
+
+def test_a_new_embedding_model_rebuilds_beside_the_old_and_switches_atomically(tmp_path, monkeypatch):
+    from ingest.index import Indexer
+    from rag.errors import IndexMismatchError
+    from rag.fakes import HashingEmbedder
+
+    src = tmp_path / "src"
+    write_docs(src, 3)
+    old_model, new_model = HashingEmbedder(dim=256), HashingEmbedder(dim=32)
+    reindex(build_pipeline(settings_for(tmp_path), embedder=old_model), [src])
+    seen_during_build = []
+    real_commit = Indexer.commit
+
+    def commit_and_query(self, prepared):
+        reader = build_pipeline(settings_for(tmp_path), embedder=HashingEmbedder(dim=256))
+        seen_during_build.append(len(reader.answerer.retrieve("topic1 fact2", k=3)))  # old collection serves
+        return real_commit(self, prepared)
+
+    monkeypatch.setattr(Indexer, "commit", commit_and_query)
+    report = reindex(build_pipeline(settings_for(tmp_path), embedder=new_model), [src])
+    assert report.rebuilt_for_model == new_model.name and report.added == 3
+    assert seen_during_build == [3, 3, 3]
+    after = build_pipeline(settings_for(tmp_path), embedder=HashingEmbedder(dim=32))
+    assert after.physical_collection.startswith("company--")
+    assert after.answerer.retrieve("topic1 fact2", k=1)[0].chunk.file_name == "doc01.md"
+    with pytest.raises(IndexMismatchError, match="ragqa reindex"):
+        build_pipeline(settings_for(tmp_path), embedder=HashingEmbedder(dim=256)).answerer  # noqa: B018
+    client = after.store.client
+    assert [c.name for c in client.list_collections()] == [after.physical_collection]  # the old one is gone
+    assert len(after.files.all()) == 3
