@@ -16,7 +16,7 @@ PORT ?= 8501
 TEST_MODELS := all-minilm-l6-v2 smollm2-135m qwen2.5-coder-1.5b
 
 
-.PHONY: help install models run reindex test test-fast lint fmt bench clean
+.PHONY: help install models run reindex browser-deps test test-fast lint fmt bench clean
 
 help:
 	@echo "make run        set up, pull the default models, index data/sample, start the app on 127.0.0.1:$(PORT)"
@@ -50,9 +50,15 @@ SOURCES ?= data/sample
 reindex: models
 	$(RAGQA) reindex $(SOURCES)
 
-test: install
+# The browser test drives Debian's Chromium (no browser download: Playwright only talks to it).
+browser-deps:
+	@test -x /usr/bin/chromium || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+		else echo "the browser test needs Chromium: sudo apt-get install chromium" >&2; exit 1; fi; }
+
+test: install browser-deps
 	$(RAGQA) models pull $(TEST_MODELS)
-	$(PY) -m pytest -q -ra
+	RAGQA_REQUIRE_BROWSER=1 $(PY) -m pytest -q -ra
 
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"

@@ -1,4 +1,4 @@
-"""Streamlit entry point: builds the pipeline once per process and routes to the pages.
+"""Streamlit entry point: page routing only. Pages live in app/views/.
 
 streamlit run app/main.py
 """
@@ -14,10 +14,15 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `streamlit run app/main.py` puts app/ on the path, not the project
     sys.path.insert(0, str(ROOT))
 
-# Pages live in app/views/, not app/pages/: a pages/ folder beside main.py switches Streamlit to its
-# legacy multipage mode, which breaks st.navigation on reruns.
-from app.views import chat  # noqa: E402
-
+# Each page is a script in app/views/ (not app/pages/: a pages/ folder beside main.py switches Streamlit to
+# its legacy multipage mode, which breaks st.navigation on reruns).
 st.set_page_config(page_title="ragqa", page_icon=":material/quiz:", layout="centered")
-page = st.navigation([st.Page(chat.render, title="Chat", icon=":material/chat:", url_path="chat", default=True)])
+page = st.navigation(
+    [
+        st.Page("views/chat.py", title="Chat", icon=":material/chat:", default=True),
+        st.Page("views/upload.py", title="Ask a document", icon=":material/upload_file:", url_path="upload"),
+        st.Page("views/documents.py", title="Documents", icon=":material/folder:", url_path="documents"),
+        st.Page("views/about.py", title="About", icon=":material/info:", url_path="about"),
+    ]
+)
 page.run()

@@ -62,6 +62,11 @@ class LlamaCppGenerator:
     def prompt_budget(self) -> int:
         return self.n_ctx - self.max_tokens
 
+    @property
+    def busy(self) -> bool:
+        """True while another caller is generating (a new caller will wait its turn)."""
+        return self._lock.locked()
+
     def count_tokens(self, messages: list[Message]) -> int:
         with self._lock:
             llm = self._load()

@@ -90,12 +90,13 @@ class ChromaStore:
         dim: int | Callable[[], int],
         create: bool = True,
         client: Any = None,
+        records: Any = None,
     ) -> None:
         self.path = path
         self.name = check_collection_name(collection)
         self.embedding_model = embedding_model
         self._dim = dim
-        self._records: Any = None
+        self._records: Any = records
         if client is None:
             import chromadb
             from chromadb.config import Settings as ChromaSettings
@@ -219,3 +220,14 @@ class ChromaStore:
             _chunk_from(i, t or "", dict(m or {}))
             for i, t, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
         ]
+
+
+class MergedStore:
+    """Searches several stores and keeps the k best hits overall (e.g. an upload plus the company docs)."""
+
+    def __init__(self, stores: Sequence[Any]) -> None:
+        self.stores = list(stores)
+
+    def search(self, embedding: Sequence[float], k: int) -> list[Hit]:
+        hits = [h for store in self.stores for h in store.search(embedding, k)]
+        return sorted(hits, key=lambda h: h.score, reverse=True)[:k]

@@ -1,0 +1,86 @@
+"""Ask a document: upload a PDF (or TXT, MD, DOCX) and ask about it, alone or with the company documents.
+
+Uploads are checked by content, size, page count and parse time (ingest.upload), kept in this session's own
+in-memory collection, and removed with "Remove uploads" or after an idle hour.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app.state import get_pipeline, get_uploads, session_id
+from app.views.common import conversation
+from ingest.index import Indexer
+from ingest.upload import UploadLimits, index_upload
+from rag.answer import Answerer
+from rag.errors import RagError
+from rag.store import MergedStore
+
+
+def _limits() -> UploadLimits:
+    mb = int(st.get_option("server.maxUploadSize"))
+    return UploadLimits(max_bytes=mb * 1024 * 1024)
+
+
+def render() -> None:
+    st.title("Ask a document")
+    pipeline, uploads, sid = get_pipeline(), get_uploads(), session_id()
+    limits = _limits()
+    st.caption(
+        f"PDF, TXT, MD or DOCX up to {limits.max_bytes // (1024 * 1024)} MB and {limits.max_pages} pages. "
+        "Uploads stay in this browser session only and are never added to the company index."
+    )
+    done: set[str] = st.session_state.setdefault("uploaded", set())
+    files = st.file_uploader("Upload", type=["pdf", "txt", "md", "docx"], accept_multiple_files=True)
+    for f in files or []:
+        key = f"{f.name}:{f.size}:{f.file_id}"
+        if key in done:
+            continue
+        bar = st.progress(0.0, text=f"Reading {f.name}")
+        try:
+            n = index_upload(
+                f.name,
+                f.getvalue(),
+                uploads.store(sid),
+                pipeline.embedder,
+                Indexer(pipeline).chunker,
+                limits,
+                on_progress=lambda fraction, text: bar.progress(fraction, text=text),
+            )
+        except RagError as exc:
+            bar.empty()
+            st.error(str(exc))
+            done.add(key)
+            continue
+        uploads.add_file(sid, f.name)
+        bar.progress(1.0, text=f"{f.name}: {n} chunks ready")
+        done.add(key)
+    names = uploads.files(sid) if uploads.has(sid) else []
+    if not names:
+        st.info("Upload a document to ask about it.")
+        return
+    st.text("In this session: " + ", ".join(names))
+    if st.button("Remove uploads", icon=":material/delete:"):
+        uploads.close(sid)
+        done.clear()
+        st.session_state.pop("upload-chat", None)
+        st.rerun()
+    with_company = st.toggle("Also search the company documents", value=False)
+    r = pipeline.settings.retrieve
+
+    def ask(question: str):  # type: ignore[no-untyped-def]
+        store = uploads.store(sid)
+        if with_company:
+            store = MergedStore([store, pipeline.open_store(create=False)])
+        answerer = Answerer(pipeline.embedder, store, pipeline.generator, k=r.k, min_score=r.min_score)
+        return answerer.ask(question)
+
+    conversation(
+        "upload-chat",
+        "Ask about the uploaded document",
+        ask,
+        lambda: bool(getattr(pipeline.generator, "busy", False)),
+    )
+
+
+render()

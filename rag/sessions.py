@@ -1,0 +1,86 @@
+"""Per-session upload collections: one in-memory Chroma collection per browser session, never on disk and never
+mixed with the company index, dropped when the session clears it or after it has been idle for a TTL.
+
+Not here: checking and parsing uploads (ingest.upload), the Streamlit session itself (app/).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from rag.store import ChromaStore
+
+IN_MEMORY = Path("<in-memory>")  # shown in messages only: nothing of an upload is written to disk
+
+
+class UploadSessions:
+    def __init__(self, embedding_model: str, dim: Callable[[], int], ttl_seconds: float = 3600.0) -> None:
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        self.embedding_model = embedding_model
+        self.dim = dim
+        self.ttl_seconds = ttl_seconds
+        self.client = chromadb.EphemeralClient(settings=ChromaSettings(anonymized_telemetry=False))
+        self._stores: dict[str, ChromaStore] = {}
+        self._files: dict[str, list[str]] = {}
+        self._last_used: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def store(self, session_id: str) -> ChromaStore:
+        """The session's collection, created on first use."""
+        from langchain_core.indexing import InMemoryRecordManager
+
+        self.expire()
+        with self._lock:
+            self._last_used[session_id] = time.monotonic()
+            if session_id not in self._stores:
+                records = InMemoryRecordManager(f"upload/{session_id}")
+                records.create_schema()
+                self._stores[session_id] = ChromaStore(
+                    path=IN_MEMORY,
+                    collection=f"upload-{session_id}",
+                    embedding_model=self.embedding_model,
+                    dim=self.dim,
+                    client=self.client,
+                    records=records,
+                )
+                self._files[session_id] = []
+            return self._stores[session_id]
+
+    def files(self, session_id: str) -> list[str]:
+        with self._lock:
+            return list(self._files.get(session_id, []))
+
+    def add_file(self, session_id: str, name: str) -> None:
+        with self._lock:
+            self._files.setdefault(session_id, []).append(name)
+
+    def has(self, session_id: str) -> bool:
+        with self._lock:
+            return session_id in self._stores
+
+    def close(self, session_id: str) -> None:
+        """Drop the session's collection and everything in it."""
+        with self._lock:
+            store = self._stores.pop(session_id, None)
+            self._files.pop(session_id, None)
+            self._last_used.pop(session_id, None)
+        if store is not None:
+            self.client.delete_collection(store.name)
+
+    def expire(self, now: float | None = None) -> list[str]:
+        """Close sessions idle for longer than the TTL. Returns their ids."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            stale = [s for s, t in self._last_used.items() if now - t > self.ttl_seconds]
+        for session_id in stale:
+            self.close(session_id)
+        return stale
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self._stores)

@@ -1,0 +1,95 @@
+"""Every page of the Streamlit app with AppTest, in fake mode (hashing embedder, replaying generator)."""
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from ingest.index import Indexer
+from ingest.reindex import reindex
+from rag.pipeline import build_pipeline
+from rag.settings import load_settings
+from tests.conftest import SAMPLE
+from tests.fixtures.make_pdf import pdf_bytes
+
+MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
+
+
+@pytest.fixture
+def app(monkeypatch):
+    monkeypatch.setenv("RAGQA_MODE", "fake")
+    monkeypatch.setenv("RAGQA_RETRIEVE__MIN_SCORE", "0.0")
+    settings = load_settings()
+    Indexer(build_pipeline(settings)).ingest([SAMPLE])
+    from app.state import get_pipeline, get_uploads
+
+    get_pipeline.clear()
+    get_uploads.clear()
+    at = AppTest.from_file(MAIN, default_timeout=60)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def page(at: AppTest, name: str) -> AppTest:
+    at.switch_page(f"views/{name}.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_chat_answers_with_sources(app):
+    app.chat_input[0].set_value("What is the hotel limit per night in London?").run()
+    assert not app.exception
+    assert app.chat_message[1].markdown[0].value == "Fake answer [1]."
+    texts = [t.value for t in app.chat_message[1].text]
+    assert any(t.startswith("[1] expense-policy.pdf, page 2") for t in texts)
+
+
+def test_new_chat_clears_history(app):
+    app.chat_input[0].set_value("per diem?").run()
+    assert len(app.chat_message) == 2
+    app.button(key="chat-new").click().run()
+    assert len(app.chat_message) == 0
+
+
+def test_document_text_is_never_html(app, tmp_path, monkeypatch):
+    evil = tmp_path / "evil.md"
+    evil.write_text("<script>alert(1)</script> <b>hotel</b> London per night limit")
+    Indexer(build_pipeline(load_settings())).ingest([evil])
+    app.chat_input[0].set_value("hotel London per night limit").run()
+    texts = [t.value for t in app.chat_message[1].text]
+    assert any("<script>alert(1)</script>" in t for t in texts)  # shown as text, verbatim
+    assert not any("<script>" in m.value for m in app.markdown)
+
+
+def test_upload_and_ask_the_document_alone(app):
+    at = page(app, "upload")
+    assert at.info[0].value.startswith("Upload a document")
+    pdf = pdf_bytes(["The zebra budget for 2027 is EUR 4,321.", "Second page."])
+    at.file_uploader[0].upload("zebras.pdf", pdf, "application/pdf").run()
+    assert not at.exception and not at.error
+    assert any("zebras.pdf" in t.value for t in at.text)
+    at.chat_input(key="upload-chat-input").set_value("What is the zebra budget?").run()
+    sources = [t.value for t in at.chat_message[1].text]
+    assert any(t.startswith("[1] zebras.pdf, page 1") for t in sources)
+    assert not any("expense-policy" in t for t in sources)  # the company docs stay out unless asked for
+
+
+def test_upload_checks_content_not_the_name(app):
+    at = page(app, "upload")
+    at.file_uploader[0].upload("report.pdf", b"MZ\x90\x00 this is an executable", "application/pdf").run()
+    assert at.error and "content is binary, not what a .pdf file holds" in at.error[0].value
+
+
+def test_documents_page_lists_files_and_the_last_reindex(app, monkeypatch):
+    reindex(build_pipeline(load_settings()), [SAMPLE])
+    at = page(app, "documents")
+    names = at.dataframe[0].value["file"].tolist()
+    assert sorted(names) == sorted(p.name for p in SAMPLE.iterdir())
+    assert at.json[0].value  # the last re-index report
+
+
+def test_about_page(app):
+    at = page(app, "about")
+    assert "Mode:              fake" in at.text[0].value
