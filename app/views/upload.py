@@ -45,7 +45,7 @@ def render() -> None:
                 pipeline.embedder,
                 Indexer(pipeline).chunker,
                 limits,
-                on_progress=lambda fraction, text: bar.progress(fraction, text=text),
+                on_progress=lambda fraction, text, bar=bar: bar.progress(fraction, text=text),
             )
         except RagError as exc:
             bar.empty()
