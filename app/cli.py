@@ -117,10 +117,54 @@ def cmd_ask(args: argparse.Namespace) -> int:
         sys.stdout.write(piece)
         sys.stdout.flush()
     sys.stdout.write("\n")
+    _print_sources(stream)
+    return EXIT_OK
+
+
+def _print_sources(stream: Any) -> None:
     if stream.result.found and stream.sources:
         print("\nSources:")
         for source in stream.sources:
             print(f"  {source.citation()}  (score {source.score:.2f})")
+    for flagged in stream.result.unsupported:
+        print(f"  unsupported: {flagged['sentence']} ({flagged['reason']})")
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from rag.answer import Turn
+    from rag.pipeline import build_pipeline
+
+    pipeline = build_pipeline(_settings(args))
+    answerer = pipeline.answerer
+    history: list[Turn] = []
+    interactive = sys.stdin.isatty() and not args.json
+    if interactive:
+        print("Ask about your documents. An empty line or Ctrl-D ends the chat.", file=sys.stderr)
+    while True:
+        try:
+            line = input("you> " if interactive else "")
+        except EOFError:
+            break
+        question = line.strip()
+        if not question:
+            if interactive:
+                break
+            continue
+        stream = answerer.ask(question, k=args.k, history=history)
+        if args.json:
+            result = stream.consume()
+            out = {"question": question, "standalone_question": result.standalone_question or question}
+            out.update(result.to_dict())
+            print(json.dumps(out, ensure_ascii=False), flush=True)
+        else:
+            for piece in stream:
+                sys.stdout.write(piece)
+                sys.stdout.flush()
+            sys.stdout.write("\n")
+            _print_sources(stream)
+            print()
+        if stream.result.found:
+            history.append(stream.turn())
     return EXIT_OK
 
 
@@ -173,6 +217,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, help="chunks to retrieve (default 4)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("chat", parents=[common], help="a conversation; reads one question per line from a pipe")
+    p.add_argument("--k", type=int, help="chunks to retrieve per turn (default 4)")
+    p.add_argument("--json", action="store_true", help="print one JSON object per turn")
+    p.set_defaults(func=cmd_chat)
 
     p = sub.add_parser("models", help="list or pull the local models")
     msub = p.add_subparsers(dest="models_command", required=True)

@@ -1,37 +1,79 @@
-"""Answering one question: retrieve the top-k chunks, prompt the LLM with them, stream the answer.
+"""Answering a question, alone or as a turn of a conversation.
 
-When nothing retrieved reaches the relevance threshold the LLM is not asked at all: the answer says the
-documents do not hold it. Not here: chat history, question rewriting, citation checking.
+1. With a chat history, the question is first rewritten into a standalone question (a short LLM call), so a
+   follow-up such as "and the quarter after?" keeps its subject; retrieval uses the standalone question.
+2. The top-k chunks are retrieved; when none reaches the relevance threshold the LLM is not asked at all.
+3. The prompt is ordered for llama.cpp's prefix cache: system prompt, then earlier turns exactly as they were
+   sent (their context blocks and question, then the answer), then only the blocks not shown before (numbered
+   on, so [n] means the same block all conversation long) and the question. When that does not fit the prompt
+   budget, earlier turns keep only their question and answer and the blocks are numbered afresh; then the
+   oldest turns go, then the lowest-ranked chunks (none is cut mid-text).
+4. The answer streams; afterwards each cited sentence is checked against what it cites (rag.grounding).
+Not here: keeping the history (callers pass it in), queueing (rag.queue).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
 
 from rag.embedder import Embedder
-from rag.llm import Generator
-from rag.prompt import NOT_FOUND, build_messages
+from rag.grounding import check_citations
+from rag.llm import Generator, Message
+from rag.prompt import NOT_FOUND, REWRITE_PROMPT, SYSTEM_PROMPT, follow_up_message, user_message
 from rag.store import Store
 from rag.types import AnswerResult, Hit, Source, Timings
 
 
+@dataclass(frozen=True)
+class Turn:
+    """One finished exchange: the user message exactly as it was sent (so the prefix cache matches) and the
+    blocks that message showed, with their numbers."""
+
+    question: str
+    answer: str
+    user_content: str
+    shown: tuple[Source, ...] = ()
+
+
 class AnswerStream:
     """Iterate to receive the answer piece by piece; `sources` is known before the first piece and
-    `result` is complete once iteration ends."""
+    `result` (with `unsupported`) is complete once iteration ends."""
 
-    def __init__(self, hits: list[Hit], pieces: Iterator[str] | None, started: float, retrieve_s: float):
+    def __init__(
+        self,
+        hits: list[Hit],
+        pieces: Iterator[str] | None,
+        started: float,
+        retrieve_s: float,
+        standalone: str | None = None,
+        user_content: str = "",
+        question: str = "",
+        embedder: Embedder | None = None,
+        numbers: list[int] | None = None,
+        shown: tuple[Source, ...] = (),
+        earlier: tuple[Source, ...] = (),
+    ) -> None:
+        numbers = numbers or list(range(1, len(hits) + 1))
         self.sources = [
-            Source(n=i, source=h.chunk.source, page=h.chunk.page, score=round(h.score, 4), text=h.chunk.text)
-            for i, h in enumerate(hits, start=1)
+            Source(n, h.chunk.source, h.chunk.page, round(h.score, 4), h.chunk.text, h.chunk.id)
+            for n, h in zip(numbers, hits, strict=True)
         ]
+        self.shown = shown
+        self._citable = [*earlier, *shown]
         self._pieces = pieces
         self._started = started
+        self._embedder = embedder
+        self.question = question
+        self.user_content = user_content
         self.result = AnswerResult(
             answer="" if pieces is not None else NOT_FOUND,
-            sources=self.sources,
+            sources=self.sources if pieces is not None else [],
             timings=Timings(retrieve_s=retrieve_s, total_s=time.perf_counter() - started),
             found=pieces is not None,
+            standalone_question=standalone,
         )
 
     def __iter__(self) -> Iterator[str]:
@@ -46,39 +88,153 @@ class AnswerStream:
             yield piece
         self.result.answer = "".join(parts).strip()
         self.result.timings.total_s = time.perf_counter() - self._started
+        self.result.unsupported = check_citations(self.result.answer, self._citable or self.sources, self._embedder)
 
     def consume(self) -> AnswerResult:
         for _ in self:
             pass
         return self.result
 
+    def turn(self) -> Turn:
+        """The exchange to keep in the history once the answer is complete."""
+        return Turn(self.question, self.result.answer, self.user_content or self.question, self.shown)
+
 
 class Answerer:
     def __init__(
-        self, embedder: Embedder, store: Store, generator: Generator, k: int = 4, min_score: float = 0.2
+        self,
+        embedder: Embedder,
+        store: Store,
+        generator: Generator,
+        k: int = 4,
+        min_score: float = 0.2,
+        rewrite_max_words: int = 40,
     ) -> None:
         self.embedder = embedder
         self.store = store
         self.generator = generator
         self.k = k
         self.min_score = min_score
+        self.rewrite_max_words = rewrite_max_words
 
     def retrieve(self, question: str, k: int | None = None) -> list[Hit]:
         [vector] = self.embedder.embed([question])
         return self.store.search(vector, k or self.k)
 
-    def ask(self, question: str, k: int | None = None) -> AnswerStream:
+    def _stream(self, messages: list[Message], on_wait: Callable[[int], None] | None) -> Iterator[str]:
+        if on_wait is not None and hasattr(self.generator, "waiting"):
+            return self.generator.stream(messages, on_wait=on_wait)  # type: ignore[call-arg]
+        return self.generator.stream(messages)
+
+    def standalone_question(self, question: str, history: list[Turn]) -> str:
+        """The question rewritten to stand alone, given the last turns (the question itself on a first turn)."""
+        if not history:
+            return question
+        recent = history[-3:]
+        lines = [f"User: {t.question}\nAssistant: {t.answer[:400]}" for t in recent]
+        messages: list[Message] = [
+            {"role": "system", "content": REWRITE_PROMPT},
+            {"role": "user", "content": "Conversation:\n" + "\n".join(lines) + f"\n\nFollow-up question: {question}"},
+        ]
+        words: list[str] = []
+        for piece in self.generator.stream(messages):
+            words.append(piece)
+            if len("".join(words).split()) > self.rewrite_max_words or "\n" in "".join(words).strip():
+                break
+        rewritten = "".join(words).strip().splitlines()[0].strip().strip('"') if "".join(words).strip() else ""
+        return rewritten or question
+
+    def ask(
+        self,
+        question: str,
+        k: int | None = None,
+        history: list[Turn] | None = None,
+        on_wait: Callable[[int], None] | None = None,
+    ) -> AnswerStream:
         if not question.strip():
             raise ValueError("the question is empty")
+        history = list(history or [])
         started = time.perf_counter()
-        hits = self.retrieve(question, k)
+        standalone = self.standalone_question(question.strip(), history)
+        hits = self.retrieve(standalone, k)
         retrieve_s = time.perf_counter() - started
         relevant = [h for h in hits if h.score >= self.min_score]
         if not relevant:
-            return AnswerStream(hits, None, started, retrieve_s)
-        messages = build_messages(question, relevant)
-        while len(relevant) > 1 and self.generator.count_tokens(messages) > self.generator.prompt_budget:
-            relevant = relevant[:-1]  # the lowest-ranked chunk goes first; none is cut mid-text
-            messages = build_messages(question, relevant)
-        pieces = self.generator.stream(messages)
-        return AnswerStream(relevant, pieces, started, retrieve_s)
+            return AnswerStream(hits, None, started, retrieve_s, standalone if history else None, question=question)
+        plan = self._fit(question.strip(), history, relevant)
+        return AnswerStream(
+            plan.hits,
+            self._stream(plan.messages, on_wait),
+            started,
+            retrieve_s,
+            standalone if history else None,
+            plan.content,
+            question,
+            self.embedder,
+            plan.numbers,
+            plan.shown,
+            plan.earlier,
+        )
+
+    def _fit(self, question: str, history: list[Turn], hits: list[Hit]) -> _Plan:
+        """The messages for this turn, within the generator's prompt budget."""
+        budget = self.generator.prompt_budget
+        plan = _plan(question, history, hits, keep_blocks=True)
+        if self.generator.count_tokens(plan.messages) <= budget:
+            return plan
+        while True:  # compact: earlier turns as question and answer only, blocks numbered afresh
+            plan = _plan(question, history, hits, keep_blocks=False)
+            if self.generator.count_tokens(plan.messages) <= budget or not (history or len(hits) > 1):
+                return plan
+            if history:
+                history = history[1:]  # the oldest turn goes first; the newest stay
+            else:
+                hits = hits[:-1]  # then the lowest-ranked chunk
+
+
+@dataclass(frozen=True)
+class _Plan:
+    messages: list[Message]
+    hits: list[Hit]
+    numbers: list[int]
+    content: str
+    shown: tuple[Source, ...]  # blocks this turn's message shows
+    earlier: tuple[Source, ...]  # blocks shown by the earlier turns kept in the prompt
+
+
+def _plan(question: str, history: list[Turn], hits: list[Hit], keep_blocks: bool) -> _Plan:
+    messages: list[Message] = [{"role": "system", "content": SYSTEM_PROMPT}]
+    for t in history:
+        user = t.user_content if keep_blocks else f"Question: {t.question}"
+        messages += [{"role": "user", "content": user}, {"role": "assistant", "content": t.answer}]
+    earlier = tuple(s for t in history for s in t.shown) if keep_blocks else ()
+    if not keep_blocks or not history:
+        numbers = list(range(1, len(hits) + 1))
+        content = user_message(question, hits, numbers)
+        new_hits, new_numbers = hits, numbers
+    else:
+        known = {s.chunk_id: s.n for s in earlier}
+        next_n = max(known.values(), default=0) + 1
+        numbers, new_hits, new_numbers, again = [], [], [], []
+        for h in hits:
+            if h.chunk.id in known:
+                numbers.append(known[h.chunk.id])
+                again.append(known[h.chunk.id])
+            else:
+                numbers.append(next_n)
+                new_hits.append(h)
+                new_numbers.append(next_n)
+                next_n += 1
+        content = follow_up_message(question, new_hits, new_numbers, again)
+    messages.append({"role": "user", "content": content})
+    shown = tuple(
+        Source(n, h.chunk.source, h.chunk.page, round(h.score, 4), h.chunk.text, h.chunk.id)
+        for n, h in zip(new_numbers, new_hits, strict=True)
+    )
+    return _Plan(messages, hits, numbers, content, shown, earlier)
+
+
+def answer_dict(result: AnswerResult, question: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"question": question} if question is not None else {}
+    out.update(result.to_dict())
+    return out

@@ -48,8 +48,10 @@ class LlamaCppGenerator:
         max_tokens: int = 512,
         temperature: float = 0.1,
         seed: int = 0,
+        prompt_cache_mb: int = 2048,
     ) -> None:
         self.path = path
+        self.prompt_cache_mb = prompt_cache_mb
         self.n_ctx = n_ctx
         self.n_threads = n_threads or os.cpu_count() or 1
         self.max_tokens = max_tokens
@@ -85,6 +87,12 @@ class LlamaCppGenerator:
                 seed=self.seed,
                 verbose=False,
             )
+            if self.prompt_cache_mb > 0:
+                # Saved model states keyed by prompt prefix: the system prompt and earlier turns of a chat are
+                # not evaluated again, even when another prompt (e.g. a question rewrite) ran in between.
+                from llama_cpp import LlamaRAMCache
+
+                self._llm.set_cache(LlamaRAMCache(capacity_bytes=self.prompt_cache_mb << 20))
         return self._llm
 
     def stream(self, messages: list[Message]) -> Iterator[str]:

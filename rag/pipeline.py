@@ -14,8 +14,9 @@ from rag.collections import CollectionNames
 from rag.embedder import Embedder, SentenceTransformerEmbedder
 from rag.errors import IndexMismatchError, RagError
 from rag.fakes import HashingEmbedder, ReplayGenerator
-from rag.llm import Generator, LlamaCppGenerator
+from rag.llm import LlamaCppGenerator
 from rag.models import resolve
+from rag.queue import QueuedGenerator
 from rag.records import FileRecords
 from rag.settings import Settings
 from rag.store import ChromaStore, check_collection_name
@@ -37,20 +38,24 @@ class Pipeline:
         return SentenceTransformerEmbedder(path, s.embedder.model, s.embedder.batch_size, s.embedder.device)
 
     @cached_property
-    def generator(self) -> Generator:
+    def generator(self) -> QueuedGenerator:
+        """The one LLM of this process, behind a FIFO queue shared by every caller."""
         if "generator" in self._overrides:
-            return self._overrides["generator"]  # type: ignore[return-value]
+            return QueuedGenerator(self._overrides["generator"])  # type: ignore[arg-type]
         s = self.settings
         if s.mode == "fake":
-            return ReplayGenerator()
+            return QueuedGenerator(ReplayGenerator())
         llm = s.llm
-        return LlamaCppGenerator(
-            resolve(llm.model, s.models_dir),
-            n_ctx=llm.n_ctx,
-            n_threads=llm.n_threads,
-            max_tokens=llm.max_tokens,
-            temperature=llm.temperature,
-            seed=llm.seed,
+        return QueuedGenerator(
+            LlamaCppGenerator(
+                resolve(llm.model, s.models_dir),
+                n_ctx=llm.n_ctx,
+                n_threads=llm.n_threads,
+                max_tokens=llm.max_tokens,
+                temperature=llm.temperature,
+                seed=llm.seed,
+                prompt_cache_mb=llm.prompt_cache_mb,
+            )
         )
 
     @property

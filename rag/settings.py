@@ -46,6 +46,9 @@ class LLMSettings(_Strict):
     max_tokens: int = Field(512, ge=16, description="Most tokens generated for one answer.")
     temperature: float = Field(0.1, ge=0.0, le=2.0, description="Sampling temperature.")
     seed: int = Field(0, description="Sampling seed, so answers are repeatable.")
+    prompt_cache_mb: int = Field(
+        2048, ge=0, description="RAM for saved prompt states (prefix cache across chat turns); 0 turns it off."
+    )
 
 
 class ChunkSettings(_Strict):

@@ -56,6 +56,7 @@ class Source:
     page: int | None
     score: float
     text: str
+    chunk_id: str = ""
 
     def citation(self) -> str:
         name = PurePath(self.source).name
@@ -78,10 +79,13 @@ class AnswerResult:
     sources: list[Source]
     timings: Timings = field(default_factory=Timings)
     found: bool = True
+    standalone_question: str | None = None
+    unsupported: list[dict[str, object]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         return {
             "answer": self.answer,
+            "unsupported": self.unsupported,
             "sources": [s.to_dict() for s in self.sources],
             "timings": {
                 "retrieve_s": round(self.timings.retrieve_s, 4),

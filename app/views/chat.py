@@ -14,8 +14,7 @@ def render() -> None:
     conversation(
         "chat",
         "Ask a question about the company documents",
-        lambda q: pipeline.answerer.ask(q),
-        lambda: bool(getattr(pipeline.generator, "busy", False)),
+        lambda q, turns, on_wait: pipeline.answerer.ask(q, history=turns, on_wait=on_wait),
     )
 
 

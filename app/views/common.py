@@ -6,12 +6,13 @@ without HTML (Streamlit escapes it).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import PurePath
+from typing import Any
 
 import streamlit as st
 
-from rag.answer import AnswerStream
+from rag.answer import AnswerStream, Turn
 from rag.errors import RagError
 
 
@@ -26,17 +27,28 @@ def show_sources(sources: list[dict[str, object]]) -> None:
             st.text(str(s["text"])[:600])
 
 
-def conversation(key: str, placeholder: str, ask: Callable[[str], AnswerStream], busy: Callable[[], bool]) -> None:
-    """A chat kept in st.session_state[key]; `ask` answers one question."""
+def show_unsupported(flagged: list[dict[str, object]]) -> None:
+    for item in flagged:
+        st.warning(f"Not supported by its source: {item['sentence']} ({item['reason']})", icon=":material/report:")
+
+
+Ask = Callable[[str, list[Turn], Callable[[int], None]], AnswerStream]
+
+
+def conversation(key: str, placeholder: str, ask: Ask) -> None:
+    """A chat kept in st.session_state; `ask(question, turns, on_wait)` answers one question."""
     history: list[dict[str, object]] = st.session_state.setdefault(key, [])
+    turns: list[Turn] = st.session_state.setdefault(f"{key}-turns", [])
     if st.button("New chat", icon=":material/refresh:", key=f"{key}-new"):
         history.clear()
+        turns.clear()
     for turn in history:
         with st.chat_message(str(turn["role"])):
             if turn["role"] == "user":
                 st.text(str(turn["content"]))
             else:
                 st.markdown(str(turn["content"]))
+            show_unsupported(turn.get("unsupported", []))  # type: ignore[arg-type]
             show_sources(turn.get("sources", []))  # type: ignore[arg-type]
     question = st.chat_input(placeholder, key=f"{key}-input")
     if not question:
@@ -45,15 +57,40 @@ def conversation(key: str, placeholder: str, ask: Callable[[str], AnswerStream],
     with st.chat_message("user"):
         st.text(question)
     with st.chat_message("assistant"):
-        if busy():
-            st.info("The model is answering another user; you are queued and will be served next.")
+        notice = st.empty()
+
+        def queued(position: int) -> None:
+            notice.info(f"The model is answering other users; you are number {position} in the queue.")
+
         try:
-            stream = ask(question)
+            stream = ask(question, turns, queued)
             with st.spinner("Thinking…"):
-                st.write_stream(iter(stream))
+                st.write_stream(_clearing(iter(stream), notice))
         except (RagError, ValueError) as exc:
             st.error(str(exc))
             return
+        if stream.result.standalone_question:
+            st.caption(f"Searched for: {stream.result.standalone_question}")
+        show_unsupported(stream.result.unsupported)
         sources = [s.to_dict() for s in stream.sources] if stream.result.found else []
         show_sources(sources)
-    history.append({"role": "assistant", "content": stream.result.answer, "sources": sources})
+    history.append(
+        {
+            "role": "assistant",
+            "content": stream.result.answer,
+            "sources": sources,
+            "unsupported": stream.result.unsupported,
+        }
+    )
+    if stream.result.found:
+        turns.append(stream.turn())
+
+
+def _clearing(pieces: Iterator[str], notice: Any) -> Iterator[str]:
+    """Pass the answer through, removing the queue notice when the first piece arrives."""
+    first = True
+    for piece in pieces:
+        if first:
+            notice.empty()
+            first = False
+        yield piece

@@ -6,13 +6,16 @@ in-memory collection, and removed with "Remove uploads" or after an idle hour.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import streamlit as st
 
 from app.state import get_pipeline, get_uploads, session_id
 from app.views.common import conversation
 from ingest.index import Indexer
 from ingest.upload import UploadLimits, index_upload
-from rag.answer import Answerer
+from rag.answer import Answerer, AnswerStream, Turn
 from rag.errors import RagError
 from rag.store import MergedStore
 
@@ -68,19 +71,14 @@ def render() -> None:
     with_company = st.toggle("Also search the company documents", value=False)
     r = pipeline.settings.retrieve
 
-    def ask(question: str):  # type: ignore[no-untyped-def]
-        store = uploads.store(sid)
+    def ask(question: str, turns: list[Turn], on_wait: Callable[[int], None]) -> AnswerStream:
+        store: Any = uploads.store(sid)
         if with_company:
             store = MergedStore([store, pipeline.open_store(create=False)])
         answerer = Answerer(pipeline.embedder, store, pipeline.generator, k=r.k, min_score=r.min_score)
-        return answerer.ask(question)
+        return answerer.ask(question, history=turns, on_wait=on_wait)
 
-    conversation(
-        "upload-chat",
-        "Ask about the uploaded document",
-        ask,
-        lambda: bool(getattr(pipeline.generator, "busy", False)),
-    )
+    conversation("upload-chat", "Ask about the uploaded document", ask)
 
 
 render()

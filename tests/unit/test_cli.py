@@ -57,7 +57,7 @@ def test_ask_json(capsys, tmp_path):
     )
     answer = json.loads(out)
     assert code == EXIT_OK
-    assert set(answer) == {"answer", "sources", "timings"}
+    assert set(answer) == {"answer", "sources", "timings", "unsupported"}
     assert [s["n"] for s in answer["sources"]] == [1, 2]
     assert set(answer["sources"][0]) == {"n", "source", "page", "score", "text"}
     assert set(answer["timings"]) == {"retrieve_s", "first_token_s", "total_s"}

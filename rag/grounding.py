@@ -1,0 +1,71 @@
+"""Checking citations after generation: each answer sentence that cites [n] is compared with the chunk(s) it
+cites. A sentence is unsupported when it cites a source that does not exist, states a number the cited text
+does not contain, or shares too little with the cited text (word overlap, then embedding similarity).
+Not here: judging sentences without citations, or entailment with a model.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+
+from rag.embedder import Embedder
+from rag.types import Source
+
+_SENTENCE = re.compile(r"[^.!?。！？\n]+(?:[.!?。！？]+(?:\s*\[\d+\])*|$)")
+_CITE = re.compile(r"\[(\d+)\]")
+_NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
+_WORD = re.compile(r"[\u3400-\u9fff]|[^\W\d_]{4,}", re.UNICODE)
+
+
+def sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE.findall(text) if s.strip()]
+
+
+def _numbers(text: str) -> set[str]:
+    return {n.replace(",", "").rstrip(".") for n in _NUMBER.findall(text)}
+
+
+def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    na, nb = math.sqrt(sum(x * x for x in a)), math.sqrt(sum(y * y for y in b))
+    return dot / (na * nb) if na and nb else 0.0
+
+
+def check_citations(
+    answer: str,
+    sources: Sequence[Source],
+    embedder: Embedder | None = None,
+    min_overlap: float = 0.5,
+    min_similarity: float = 0.5,
+) -> list[dict[str, object]]:
+    """The cited sentences of `answer` that the cited sources do not support, each with a reason."""
+    unsupported: list[dict[str, object]] = []
+    for sentence in sentences(answer):
+        cites = [int(n) for n in _CITE.findall(sentence)]
+        if not cites:
+            continue
+        claim = re.sub(r"\s+([.!?。！？])", r"\1", _CITE.sub("", sentence)).strip()
+        by_number = {s.n: s for s in sources}
+        cited = [by_number[n] for n in cites if n in by_number]
+        reason = ""
+        if len(cited) < len(cites):
+            reason = "cites a source that does not exist"
+        else:
+            text = "\n".join(s.text for s in cited)
+            missing = sorted(_numbers(claim) - _numbers(text))
+            words = {w.lower() for w in _WORD.findall(claim)}
+            overlap = len(words & {w.lower() for w in _WORD.findall(text)}) / len(words) if words else 1.0
+            if missing:
+                reason = f"numbers not in the cited source: {', '.join(missing)}"
+            elif overlap < min_overlap:
+                similar = False
+                if embedder is not None:
+                    vectors = embedder.embed([claim, *(s.text for s in cited)])
+                    similar = max(_cosine(vectors[0], v) for v in vectors[1:]) >= min_similarity
+                if not similar:
+                    reason = "not supported by the cited source"
+        if reason:
+            unsupported.append({"sentence": claim, "cites": cites, "reason": reason})
+    return unsupported

@@ -1,0 +1,69 @@
+"""One model, many users: a FIFO queue in front of a Generator.
+
+Callers are served strictly in arrival order; each can see its position while it waits, and a caller that
+goes away (stops iterating, or its stream is closed) leaves the queue or frees the model at once. Retrieval and
+embedding do not go through here, so they run concurrently. Not here: batching several users into one forward
+pass (use an OpenAI-compatible server such as vLLM for that).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+
+from rag.llm import Generator, Message
+
+Waiting = Callable[[int], None]  # called with the caller's 1-based position while it waits
+
+
+class QueuedGenerator:
+    def __init__(self, inner: Generator) -> None:
+        self.inner = inner
+        self._cond = threading.Condition()
+        self._queue: deque[int] = deque()
+        self._tickets = itertools.count()
+        self._serving: int | None = None
+        self.served: list[int] = []  # tickets in the order they got the model (for tests and monitoring)
+
+    @property
+    def prompt_budget(self) -> int:
+        return self.inner.prompt_budget
+
+    def count_tokens(self, messages: list[Message]) -> int:
+        return self.inner.count_tokens(messages)
+
+    @property
+    def busy(self) -> bool:
+        with self._cond:
+            return self._serving is not None or bool(self._queue)
+
+    def waiting(self) -> int:
+        with self._cond:
+            return len(self._queue)
+
+    def stream(self, messages: list[Message], on_wait: Waiting | None = None) -> Iterator[str]:
+        ticket = next(self._tickets)
+        with self._cond:
+            self._queue.append(ticket)
+        try:
+            with self._cond:
+                last = -1
+                while self._serving is not None or self._queue[0] != ticket:
+                    position = list(self._queue).index(ticket) + 1
+                    if on_wait and position != last:
+                        on_wait(position)
+                        last = position
+                    self._cond.wait(0.5)
+                self._queue.popleft()
+                self._serving = ticket
+                self.served.append(ticket)
+            yield from self.inner.stream(messages)
+        finally:
+            with self._cond:
+                if self._serving == ticket:
+                    self._serving = None
+                elif ticket in self._queue:
+                    self._queue.remove(ticket)
+                self._cond.notify_all()

@@ -1,0 +1,33 @@
+"""Citation checks by hand."""
+
+from rag.grounding import check_citations, sentences
+from rag.types import Source
+
+SOURCES = [
+    Source(1, "/d/aapl.pdf", 4, 0.8, "Total net sales 82,959 for the three months ended June 25, 2022."),
+    Source(2, "/d/policy.md", None, 0.6, "Hotels: up to EUR 220 per night in London."),
+]
+
+
+def test_sentences_keep_their_citations():
+    assert sentences("Sales were 82,959 [1]. Hotels cost EUR 220 [2]! 你好。") == [
+        "Sales were 82,959 [1].",
+        "Hotels cost EUR 220 [2]!",
+        "你好。",
+    ]
+
+
+def test_supported_sentences_pass():
+    answer = "Total net sales were 82,959 for the three months ended June 25, 2022 [1]. London hotels: EUR 220 [2]."
+    assert check_citations(answer, SOURCES) == []
+
+
+def test_wrong_number_missing_source_and_unrelated_claim_are_flagged():
+    answer = (
+        "Total net sales were 97,278 [1]. Parking is free for everyone [2]. Dogs are welcome [3]. Uncited claim."
+    )
+    assert check_citations(answer, SOURCES) == [
+        {"sentence": "Total net sales were 97,278.", "cites": [1], "reason": "numbers not in the cited source: 97278"},
+        {"sentence": "Parking is free for everyone.", "cites": [2], "reason": "not supported by the cited source"},
+        {"sentence": "Dogs are welcome.", "cites": [3], "reason": "cites a source that does not exist"},
+    ]
