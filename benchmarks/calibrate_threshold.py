@@ -51,8 +51,10 @@ def main() -> None:
     embedder = pipeline.embedder
     chunker = Chunker(embedder.count_tokens, embedder.max_tokens, 200, 30)
     texts = [piece for d in docs for piece in chunker.split(corpus[d])]
-    print(f"{len(answerable)} answerable and {len(unanswerable)} unanswerable claims; "
-          f"{len(docs)} abstracts, {len(texts)} chunks indexed")
+    print(
+        f"{len(answerable)} answerable and {len(unanswerable)} unanswerable claims; "
+        f"{len(docs)} abstracts, {len(texts)} chunks indexed"
+    )
     import numpy as np
 
     matrix = np.array(embedder.embed(texts))
@@ -68,7 +70,9 @@ def main() -> None:
     )
     print(f"top-1 similarity: answerable median {np.median(pos):.3f}, unanswerable median {np.median(neg):.3f}")
     for t in sorted({0.1, 0.2, 0.3, 0.4, 0.5, round(best, 2)}):
-        print(f"threshold {t:.2f}: answerable kept {(pos >= t).mean():.1%}, unanswerable refused {(neg < t).mean():.1%}")
+        print(
+            f"threshold {t:.2f}: answerable kept {(pos >= t).mean():.1%}, unanswerable refused {(neg < t).mean():.1%}"
+        )
     print(f"best balanced threshold: {best:.2f}")
 
 

@@ -79,8 +79,10 @@ def main() -> None:
     without = first_token(cold, answer_messages)
     prompt_tokens = cached.count_tokens(answer_messages)
     print(f"follow-up answer prompt: {prompt_tokens} tokens")
-    print(f"time to first token, follow-up answer: with cache {with_cache:.2f} s | without {without:.2f} s | "
-          f"ratio {with_cache / without:.2f}")
+    print(
+        f"time to first token, follow-up answer: with cache {with_cache:.2f} s | without {without:.2f} s | "
+        f"ratio {with_cache / without:.2f}"
+    )
     print(f"whole follow-up turn (rewrite + retrieval + answer), first token: {whole_ttft:.2f} s (goal 6 s)")
 
 

@@ -23,6 +23,7 @@ from rag.embedder import Embedder
 from rag.grounding import check_citations
 from rag.llm import Generator, Message
 from rag.prompt import NOT_FOUND, REWRITE_PROMPT, SYSTEM_PROMPT, follow_up_message, user_message
+from rag.retrieve import rerank
 from rag.store import Store
 from rag.types import AnswerResult, Hit, Source, Timings
 
@@ -109,6 +110,8 @@ class Answerer:
         k: int = 4,
         min_score: float = 0.2,
         rewrite_max_words: int = 40,
+        candidates: int = 40,
+        lexical_weight: float = 0.5,
     ) -> None:
         self.embedder = embedder
         self.store = store
@@ -116,10 +119,15 @@ class Answerer:
         self.k = k
         self.min_score = min_score
         self.rewrite_max_words = rewrite_max_words
+        self.candidates = candidates
+        self.lexical_weight = lexical_weight
 
     def retrieve(self, question: str, k: int | None = None) -> list[Hit]:
+        """The k best chunks: dense candidates re-ranked by the question's terms (rag.retrieve)."""
+        k = k or self.k
         [vector] = self.embedder.embed([question])
-        return self.store.search(vector, k or self.k)
+        hits = self.store.search(vector, max(k, self.candidates))
+        return rerank(question, hits, k, self.lexical_weight)
 
     def _stream(self, messages: list[Message], on_wait: Callable[[int], None] | None) -> Iterator[str]:
         if on_wait is not None and hasattr(self.generator, "waiting"):

@@ -107,7 +107,15 @@ class Pipeline:
     @cached_property
     def answerer(self) -> Answerer:
         r = self.settings.retrieve
-        return Answerer(self.embedder, self.open_store(create=False), self.generator, k=r.k, min_score=r.min_score)
+        return Answerer(
+            self.embedder,
+            self.open_store(create=False),
+            self.generator,
+            k=r.k,
+            min_score=r.min_score,
+            candidates=r.candidates,
+            lexical_weight=r.lexical_weight,
+        )
 
 
 def build_pipeline(settings: Settings, **overrides: object) -> Pipeline:

@@ -72,6 +72,10 @@ class IngestSettings(_Strict):
 
 class RetrieveSettings(_Strict):
     k: int = Field(4, ge=1, le=50, description="Chunks retrieved per question.")
+    candidates: int = Field(40, ge=1, le=500, description="Dense hits re-ranked by the question's terms.")
+    lexical_weight: float = Field(
+        0.5, ge=0.0, le=1.0, description="Weight of term coverage against cosine similarity when re-ranking."
+    )
     min_score: float = Field(
         0.2,
         ge=-1.0,

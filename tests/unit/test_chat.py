@@ -40,7 +40,11 @@ def test_follow_up_is_rewritten_and_retrieval_uses_it(fake_settings):
     assert answer_prompt[1]["content"] == "ctx + question"  # earlier turn sent exactly as before (prefix cache)
     assert stream.sources[0].source.endswith("expense-policy.pdf")
     turn = stream.turn()
-    assert (turn.question, turn.answer, turn.user_content) == ("And for meals?", "EUR 45 [1].", answer_prompt[3]["content"])
+    assert (turn.question, turn.answer, turn.user_content) == (
+        "And for meals?",
+        "EUR 45 [1].",
+        answer_prompt[3]["content"],
+    )
 
 
 def test_blocks_keep_their_numbers_across_turns_and_are_shown_once(fake_settings):
@@ -85,7 +89,9 @@ def test_four_concurrent_asks_are_served_in_fifo_order():
 
     def ask(i):
         try:
-            text = "".join(queue.stream([{"role": "user", "content": str(i)}], on_wait=lambda p: positions.setdefault(i, p)))
+            text = "".join(
+                queue.stream([{"role": "user", "content": str(i)}], on_wait=lambda p: positions.setdefault(i, p))
+            )
             order.append((i, text))
         except Exception as exc:  # noqa: BLE001
             errors.append(exc)

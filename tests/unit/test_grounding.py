@@ -23,9 +23,7 @@ def test_supported_sentences_pass():
 
 
 def test_wrong_number_missing_source_and_unrelated_claim_are_flagged():
-    answer = (
-        "Total net sales were 97,278 [1]. Parking is free for everyone [2]. Dogs are welcome [3]. Uncited claim."
-    )
+    answer = "Total net sales were 97,278 [1]. Parking is free for everyone [2]. Dogs are welcome [3]. Uncited claim."
     assert check_citations(answer, SOURCES) == [
         {"sentence": "Total net sales were 97,278.", "cites": [1], "reason": "numbers not in the cited source: 97278"},
         {"sentence": "Parking is free for everyone.", "cites": [2], "reason": "not supported by the cited source"},
