@@ -15,7 +15,7 @@ from rag.types import Source
 
 _SENTENCE = re.compile(r"[^.!?。！？\n]+(?:[.!?。！？]+(?:\s*\[\d+\])*|$)")
 _CITE = re.compile(r"\[(\d+)\]")
-_NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
+_NUMBER = re.compile(r"(?<![A-Za-z])\d[\d,]*(?:\.\d+)?")  # "Q1" or "MP3" name things, they are not amounts
 _WORD = re.compile(r"[\u3400-\u9fff]|[^\W\d_]{4,}", re.UNICODE)
 
 

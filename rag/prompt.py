@@ -25,7 +25,8 @@ SYSTEM_PROMPT = (
     "3. Copy numbers exactly as they appear in the context, and make sure they answer the question asked "
     "(the right period, company and item).\n"
     f'4. If the context does not contain the answer, reply exactly: "{NOT_FOUND}"\n'
-    "5. Answer briefly, in the language of the question."
+    "5. Answer in one to three full sentences that say what each number refers to (company, item, period), "
+    "in the language of the question."
 )
 
 REWRITE_PROMPT = (

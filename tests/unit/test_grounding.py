@@ -29,3 +29,8 @@ def test_wrong_number_missing_source_and_unrelated_claim_are_flagged():
         {"sentence": "Parking is free for everyone.", "cites": [2], "reason": "not supported by the cited source"},
         {"sentence": "Dogs are welcome.", "cites": [3], "reason": "cites a source that does not exist"},
     ]
+
+
+def test_labels_with_digits_are_not_amounts():
+    sources = [Source(1, "/d/a.pdf", 1, 0.9, "The quarter ended December 31, 2022 had higher net sales.")]
+    assert check_citations("The December quarter (fiscal Q1) had higher net sales [1].", sources) == []
