@@ -14,6 +14,7 @@ Not here: keeping the history (callers pass it in), queueing (rag.queue).
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from rag.prompt import NOT_FOUND, REWRITE_PROMPT, SYSTEM_PROMPT, follow_up_messa
 from rag.retrieve import rerank
 from rag.store import Store
 from rag.types import AnswerResult, Hit, Source, Timings
+
+_CITATION = re.compile(r"\s*\[\d+\]")
 
 
 @dataclass(frozen=True)
@@ -139,17 +142,18 @@ class Answerer:
         if not history:
             return question
         recent = history[-3:]
-        lines = [f"User: {t.question}\nAssistant: {t.answer[:400]}" for t in recent]
+        lines = [f"User: {t.question}\nAssistant: {_CITATION.sub('', t.answer)[:400]}" for t in recent]
         messages: list[Message] = [
             {"role": "system", "content": REWRITE_PROMPT},
-            {"role": "user", "content": "Conversation:\n" + "\n".join(lines) + f"\n\nFollow-up question: {question}"},
+            {"role": "user", "content": "\n".join(lines) + f"\nFollow-up question: {question}\nRewritten:"},
         ]
         words: list[str] = []
         for piece in self.generator.stream(messages):
             words.append(piece)
             if len("".join(words).split()) > self.rewrite_max_words or "\n" in "".join(words).strip():
                 break
-        rewritten = "".join(words).strip().splitlines()[0].strip().strip('"') if "".join(words).strip() else ""
+        text = "".join(words).strip()
+        rewritten = text.splitlines()[0].removeprefix("Rewritten:").strip().strip('"') if text else ""
         return rewritten or question
 
     def ask(
@@ -169,7 +173,8 @@ class Answerer:
         relevant = [h for h in hits if h.score >= self.min_score]
         if not relevant:
             return AnswerStream(hits, None, started, retrieve_s, standalone if history else None, question=question)
-        plan = self._fit(question.strip(), history, relevant)
+        asked = question.strip() if standalone == question.strip() else f"{question.strip()}\nIn full: {standalone}"
+        plan = self._fit(asked, history, relevant)
         return AnswerStream(
             plan.hits,
             self._stream(plan.messages, on_wait),

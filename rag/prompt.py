@@ -31,8 +31,24 @@ SYSTEM_PROMPT = (
 
 REWRITE_PROMPT = (
     "Rewrite the follow-up question so that it can be understood without the conversation: name the company, "
-    "product, period or document it refers to. Keep its language. Reply with the rewritten question only."
+    "product, period or document it refers to. When it asks to compare or combine earlier answers, copy the "
+    "facts it needs from those answers into the question; never add facts that are not in the conversation. "
+    "Keep its language. Reply with the rewritten question only.\n\n"
+    "Example 1\n"
+    "User: What was Contoso's revenue in the quarter ended March 31, 2024?\n"
+    "Assistant: Contoso's revenue in the quarter ended March 31, 2024 was $1,200 million [1].\n"
+    "Follow-up question: And in the quarter after?\n"
+    "Rewritten: What was Contoso's revenue in the quarter ended June 30, 2024?\n\n"
+    "Example 2\n"
+    "User: What was Contoso's revenue in the quarter ended March 31, 2024?\n"
+    "Assistant: Contoso's revenue in the quarter ended March 31, 2024 was $1,200 million [1].\n"
+    "User: And in the quarter ended June 30, 2024?\n"
+    "Assistant: Contoso's revenue in the quarter ended June 30, 2024 was $1,350 million [2].\n"
+    "Follow-up question: Which quarter was better?\n"
+    "Rewritten: Which had the higher revenue at Contoso: the quarter ended March 31, 2024 ($1,200 million) or "
+    "the quarter ended June 30, 2024 ($1,350 million)?"
 )
+
 
 FENCE = '"""'
 

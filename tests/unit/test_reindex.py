@@ -158,3 +158,24 @@ def test_a_new_embedding_model_rebuilds_beside_the_old_and_switches_atomically(t
     client = after.store.client
     assert [c.name for c in client.list_collections()] == [after.physical_collection]  # the old one is gone
     assert len(after.files.all()) == 3
+
+
+def test_queries_keep_working_while_another_process_reindexes(tmp_path):
+    """Embedded Chroma shared by two processes: a reader keeps answering through a writer's full run."""
+    src = tmp_path / "src"
+    write_docs(src, 4)
+    reindex(build_pipeline(settings_for(tmp_path)), [src])
+    write_docs(src, 30, words=1500)  # most files change: a long write follows
+    env = {**os.environ, "RAGQA_MODE": "fake", "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "app.cli", "reindex", str(src), "--index", str(tmp_path / "index")]
+    writer = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    reader = build_pipeline(settings_for(tmp_path)).answerer
+    queries = errors = 0
+    while writer.poll() is None:
+        try:
+            assert reader.retrieve("topic2 fact3 is number", k=3)
+        except Exception:  # noqa: BLE001
+            errors += 1
+        queries += 1
+    assert writer.returncode == 0, writer.stderr.read()
+    assert queries > 5 and errors == 0
