@@ -66,18 +66,23 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             password=args.pdf_password,
             on_progress=_progress_bar(True, "file"),
         )
-    if args.json:
-        print(json.dumps(report.to_dict(), ensure_ascii=False))
+    summary = (
+        f"{report.files_indexed} indexed, {report.files_unchanged} unchanged, "
+        f"{len(report.files_failed)} failed of {report.files_seen} files; "
+        f"{report.chunks_added} chunks added, {report.chunks_total} in the collection ({report.seconds:.1f} s)"
+    )
+    return _print_report(args.json, report.to_dict(), summary, report.files_failed)
+
+
+def _print_report(as_json: bool, data: dict[str, object], summary: str, failed: list[dict[str, str]]) -> int:
+    """Print a run's report (JSON or a summary and the failures); exit 3 when some files failed."""
+    if as_json:
+        print(json.dumps(data, ensure_ascii=False))
     else:
-        print(
-            f"{report.files_indexed} indexed, {report.files_unchanged} unchanged, "
-            f"{len(report.files_failed)} failed of {report.files_seen} files; "
-            f"{report.chunks_added} chunks added, {report.chunks_total} in the collection "
-            f"({report.seconds:.1f} s)"
-        )
-        for failed in report.files_failed:
-            print(f"  failed: {failed['path']}: {failed['error']}")
-    return EXIT_PARTIAL if report.files_failed else EXIT_OK
+        print(summary)
+        for item in failed:
+            print(f"  failed: {item['path']}: {item['error']}")
+    return EXIT_PARTIAL if failed else EXIT_OK
 
 
 def cmd_reindex(args: argparse.Namespace) -> int:
@@ -93,16 +98,11 @@ def cmd_reindex(args: argparse.Namespace) -> int:
             password=args.pdf_password,
             on_progress=_progress_bar(True, "file"),
         )
-    if args.json:
-        print(json.dumps(report.to_dict(), ensure_ascii=False))
-    else:
-        print(
-            f"{report.added} added, {report.updated} updated, {report.deleted} deleted, "
-            f"{report.unchanged} unchanged, {len(report.failed)} failed ({report.seconds:.1f} s)"
-        )
-        for failed in report.failed:
-            print(f"  failed: {failed['path']}: {failed['error']}")
-    return EXIT_PARTIAL if report.failed else EXIT_OK
+    summary = (
+        f"{report.added} added, {report.updated} updated, {report.deleted} deleted, "
+        f"{report.unchanged} unchanged, {len(report.failed)} failed ({report.seconds:.1f} s)"
+    )
+    return _print_report(args.json, report.to_dict(), summary, report.failed)
 
 
 def cmd_ask(args: argparse.Namespace) -> int:

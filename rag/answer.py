@@ -111,7 +111,7 @@ class Answerer:
         store: Store,
         generator: Generator,
         k: int = 4,
-        min_score: float = 0.2,
+        min_score: float = 0.35,
         rewrite_max_words: int = 40,
         candidates: int = 40,
         lexical_weight: float = 0.5,
