@@ -58,7 +58,7 @@ browser-deps:
 
 test: install browser-deps
 	$(RAGQA) models pull $(TEST_MODELS)
-	RAGQA_REQUIRE_BROWSER=1 $(PY) -m pytest -q -ra
+	REQUIRE_BROWSER_TEST=1 $(PY) -m pytest -q -ra
 
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"

@@ -156,5 +156,12 @@ def load_settings(
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
-        raise ConfigError(f"invalid settings: {problems}") from exc
+        raise ConfigError("invalid settings: " + "; ".join(_describe(err) for err in exc.errors())) from exc
+
+
+def _describe(err: Any) -> str:
+    key = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "extra_forbidden":
+        env = ENV_PREFIX + "__".join(str(p) for p in err["loc"]).upper()
+        return f"unknown setting {key!r} (from ${env} or the settings file)"
+    return f"{key}: {err['msg']}"

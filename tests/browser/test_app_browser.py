@@ -2,7 +2,7 @@
 over data/sample/ (all-MiniLM-L6-v2, persistent Chroma, the small GGUF), driven by Debian's headless Chromium
 through Playwright. Screenshots go to tests/browser/screenshots/ (git-ignored).
 
-`make test` installs Chromium (apt) and Playwright (pip) and sets RAGQA_REQUIRE_BROWSER=1, so there a missing
+`make test` installs Chromium (apt) and Playwright (pip) and sets REQUIRE_BROWSER_TEST=1, so there a missing
 browser fails instead of skipping.
 """
 
@@ -47,7 +47,7 @@ def _require_browser():
         missing.append("playwright (pip install playwright)")
     if missing:
         message = "browser test needs " + " and ".join(missing) + "; `make test` installs both"
-        if os.environ.get("RAGQA_REQUIRE_BROWSER") == "1":
+        if os.environ.get("REQUIRE_BROWSER_TEST") == "1":
             pytest.fail(message)
         pytest.skip(message)
 

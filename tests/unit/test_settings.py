@@ -22,7 +22,7 @@ def test_environment_overrides_nested_fields():
 
 
 def test_unknown_key_is_an_error():
-    with pytest.raises(ConfigError, match="llm.n_cxt"):
+    with pytest.raises(ConfigError, match=r"unknown setting 'llm.n_cxt' \(from \$RAGQA_LLM__N_CXT"):
         load_settings(environ={"RAGQA_LLM__N_CXT": "8192"})
 
 
