@@ -27,7 +27,6 @@ HTML_SUFFIXES = {".html", ".htm"}
 DOCX_SUFFIXES = {".docx"}
 SUPPORTED_SUFFIXES = PDF_SUFFIXES | TEXT_SUFFIXES | HTML_SUFFIXES | DOCX_SUFFIXES
 
-_MIN_PAGE_CHARS = 1  # a page with fewer visible characters counts as empty
 _BAD_CHARS = re.compile(r"[\ufffd\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
@@ -141,7 +140,7 @@ def _read_pdf(path: Path, data: bytes, password: str | None, limit_factor: int) 
             errors += 1
             continue
         text = _clean(text)
-        if len(text) >= _MIN_PAGE_CHARS and re.search(r"\w", text):
+        if re.search(r"\w", text):  # a page with no letter or digit counts as empty
             pages.append(Page(text=text, page=number))
         elif _has_images(page):
             images += 1

@@ -18,7 +18,6 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from rag.embedder import Embedder
 from rag.grounding import check_citations
@@ -245,9 +244,3 @@ def _plan(question: str, history: list[Turn], hits: list[Hit], keep_blocks: bool
         for n, h in zip(new_numbers, new_hits, strict=True)
     )
     return _Plan(messages, hits, numbers, content, shown, earlier)
-
-
-def answer_dict(result: AnswerResult, question: str | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"question": question} if question is not None else {}
-    out.update(result.to_dict())
-    return out
