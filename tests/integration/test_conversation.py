@@ -74,7 +74,11 @@ def test_injected_instruction_is_content_not_a_command(tmp_path):
 
 
 def test_four_concurrent_asks_share_one_llm_in_fifo_order(tmp_path):
-    settings = load_settings(index_dir=tmp_path / "index", llm={"model": "smollm2-135m", "max_tokens": 24})
+    settings = load_settings(
+        index_dir=tmp_path / "index",
+        llm={"model": "smollm2-135m", "max_tokens": 24},
+        retrieve={"min_score": -1.0},  # every ask reaches the LLM: this test is about the queue
+    )
     pipeline = build_pipeline(settings)
     Indexer(pipeline).ingest([SAMPLE])
     questions = ["Hotel limit in London?", "Meal per diem?", "Vacation days per year?", "Password length?"]
