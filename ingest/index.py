@@ -130,26 +130,23 @@ class Indexer:
         except OSError as exc:
             raise DocumentLoadError(path, "no such file" if isinstance(exc, FileNotFoundError) else str(exc)) from exc
         data = read_file(path, self.settings.ingest.max_file_mb * 1024 * 1024)
-        record = FileRecord(source, hashlib.sha256(data).hexdigest(), len(data), st.st_mtime_ns, 0)
+        doc_hash = hashlib.sha256(data).hexdigest()
         old = self.pipeline.files.get(source)
-        if old is not None and old.doc_hash == record.doc_hash:
-            self.pipeline.files.put(FileRecord(source, old.doc_hash, record.size, record.mtime_ns, old.chunks))
+        if old is not None and old.doc_hash == doc_hash:  # touched, not changed: record the new mtime only
+            self.pipeline.files.put(FileRecord(source, doc_hash, len(data), st.st_mtime_ns, old.chunks))
             return None
         factor = self.settings.ingest.pdf_limit_factor if trusted else 1
         pages = load_document(path, data, password=password, pdf_limit_factor=factor)
-        chunks = self.chunker.chunk(pages, source, record.doc_hash)
+        chunks = self.chunker.chunk(pages, source, doc_hash)
         if not chunks:
             raise DocumentLoadError(path, "no extractable text")
-        return Prepared(record, chunks, is_new=old is None)
+        return Prepared(FileRecord(source, doc_hash, len(data), st.st_mtime_ns, len(chunks)), chunks, old is None)
 
     def commit(self, prepared: Prepared) -> int:
         """Embed and store one file's chunks (replacing its old ones), then record the file. Returns how
         many chunks were new."""
-        record = prepared.record
-        stats = self.pipeline.store.replace_source(record.source, prepared.chunks, self.pipeline.embedder)
-        self.pipeline.files.put(
-            FileRecord(record.source, record.doc_hash, record.size, record.mtime_ns, len(prepared.chunks))
-        )
+        stats = self.pipeline.store.replace_source(prepared.record.source, prepared.chunks, self.pipeline.embedder)
+        self.pipeline.files.put(prepared.record)  # last: a crash before this leaves the file looking changed
         return stats.added
 
     def run(self, files: list[Path], password: str | None = None) -> Iterator[Result]:
