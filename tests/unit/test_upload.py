@@ -73,4 +73,5 @@ def test_sessions_are_isolated_and_expire():
     assert sessions.store("b").search(vector, 3) == []
     assert sessions.expire(now=time.monotonic() + 120) == ["a", "b"]
     assert sessions.count() == 0
-    assert [c.name for c in sessions.client.list_collections()] == []
+    left = {c.name for c in sessions.client.list_collections()}  # the in-memory client is shared per process
+    assert not left & {"upload-a", "upload-b"}
