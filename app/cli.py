@@ -29,9 +29,9 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
-def _progress_bar(enabled: bool, unit: str) -> Any:
-    """A callback drawing a tqdm bar on stderr when it is a terminal, else a no-op."""
-    if not enabled or not sys.stderr.isatty():
+def _progress_bar(unit: str) -> Any:
+    """A callback drawing a tqdm bar on stderr when it is a terminal, else None."""
+    if not sys.stderr.isatty():
         return None
     from tqdm import tqdm
 
@@ -64,7 +64,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         report = Indexer(pipeline).ingest(
             [Path(p) for p in args.paths],
             password=args.pdf_password,
-            on_progress=_progress_bar(True, "file"),
+            on_progress=_progress_bar("file"),
         )
     summary = (
         f"{report.files_indexed} indexed, {report.files_unchanged} unchanged, "
@@ -96,7 +96,7 @@ def cmd_reindex(args: argparse.Namespace) -> int:
             build_pipeline(settings),
             [Path(p) for p in args.sources],
             password=args.pdf_password,
-            on_progress=_progress_bar(True, "file"),
+            on_progress=_progress_bar("file"),
         )
     summary = (
         f"{report.added} added, {report.updated} updated, {report.deleted} deleted, "

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 
 from rag.embedder import Embedder
@@ -146,12 +147,13 @@ class Answerer:
             {"role": "system", "content": REWRITE_PROMPT},
             {"role": "user", "content": "\n".join(lines) + f"\nFollow-up question: {question}\nRewritten:"},
         ]
-        words: list[str] = []
-        for piece in self.generator.stream(messages):
-            words.append(piece)
-            if len("".join(words).split()) > self.rewrite_max_words or "\n" in "".join(words).strip():
-                break
-        text = "".join(words).strip()
+        text = ""
+        with closing(self.generator.stream(messages)) as pieces:  # closing frees the model at once on break
+            for piece in pieces:
+                text += piece
+                if len(text.split()) > self.rewrite_max_words or "\n" in text.strip():
+                    break
+        text = text.strip()
         rewritten = text.splitlines()[0].removeprefix("Rewritten:").strip().strip('"') if text else ""
         return rewritten or question
 
@@ -167,8 +169,9 @@ class Answerer:
         history = list(history or [])
         started = time.perf_counter()
         standalone = self.standalone_question(question.strip(), history)
+        retrieving = time.perf_counter()
         hits = self.retrieve(standalone, k)
-        retrieve_s = time.perf_counter() - started
+        retrieve_s = time.perf_counter() - retrieving  # the rewrite is not retrieval; first_token_s counts both
         relevant = [h for h in hits if h.score >= self.min_score]
         if not relevant:
             return AnswerStream(hits, None, started, retrieve_s, standalone if history else None, question=question)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
-from rag.llm import Message
+from rag.llm import Message, Pieces
 
 _TOKEN = re.compile(r"[\u3400-\u9fff]|[^\W_]+|[^\w\s]", re.UNICODE)
 
@@ -58,7 +58,7 @@ class ReplayGenerator:
     def count_tokens(self, messages: list[Message]) -> int:
         return sum(len(fake_tokens(m["content"])) + 4 for m in messages)
 
-    def stream(self, messages: list[Message]) -> Iterator[str]:
+    def stream(self, messages: list[Message]) -> Pieces:
         self.seen.append(list(messages))
         reply = self.replies.pop(0) if self.replies else self.default
         for i, word in enumerate(reply.split(" ")):

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator as PyGenerator
 from pathlib import Path
 from typing import Any, Protocol, TypedDict
+
+Pieces = PyGenerator[str, None, None]  # a reply, piece by piece; `.close()` stops it and frees the model
 
 
 class Message(TypedDict):
@@ -24,7 +26,7 @@ class Generator(Protocol):
         """Most prompt tokens that still leave room for the answer."""
         ...
 
-    def stream(self, messages: list[Message]) -> Iterator[str]:
+    def stream(self, messages: list[Message]) -> Pieces:
         """Yield the reply to `messages` piece by piece."""
         ...
 
@@ -95,7 +97,7 @@ class LlamaCppGenerator:
                 self._llm.set_cache(LlamaRAMCache(capacity_bytes=self.prompt_cache_mb << 20))
         return self._llm
 
-    def stream(self, messages: list[Message]) -> Iterator[str]:
+    def stream(self, messages: list[Message]) -> Pieces:
         with self._lock:
             llm = self._load()
             chunks = llm.create_chat_completion(

@@ -11,9 +11,9 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-from rag.llm import Generator, Message
+from rag.llm import Generator, Message, Pieces
 
 Waiting = Callable[[int], None]  # called with the caller's 1-based position while it waits
 
@@ -43,7 +43,7 @@ class QueuedGenerator:
         with self._cond:
             return len(self._queue)
 
-    def stream(self, messages: list[Message], on_wait: Waiting | None = None) -> Iterator[str]:
+    def stream(self, messages: list[Message], on_wait: Waiting | None = None) -> Pieces:
         ticket = next(self._tickets)
         with self._cond:
             self._queue.append(ticket)
