@@ -66,7 +66,7 @@ test-fast: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy rag ingest
+	$(VENV)/bin/mypy rag ingest app
 
 fmt: install
 	$(VENV)/bin/ruff format .

@@ -139,6 +139,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     history: list[Turn] = []
     interactive = sys.stdin.isatty() and not args.json
     if interactive:
+        pipeline.warm_up_in_background()  # load the models while the user types
         print("Ask about your documents. An empty line or Ctrl-D ends the chat.", file=sys.stderr)
     while True:
         try:
@@ -153,7 +154,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
         stream = answerer.ask(question, k=args.k, history=history)
         if args.json:
             result = stream.consume()
-            out = {"question": question, "standalone_question": result.standalone_question or question}
+            standalone = result.standalone_question or question
+            out: dict[str, object] = {"question": question, "standalone_question": standalone}
             out.update(result.to_dict())
             print(json.dumps(out, ensure_ascii=False), flush=True)
         else:
@@ -177,7 +179,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         else:
             for m in models:
                 mark = "installed" if m["installed"] else "not installed"
-                print(f"{m['name']:<22} {m['role']:<9} {int(m['bytes']) / 1e6:8.1f} MB  {mark:<14} {m['path']}")
+                print(f"{m['name']:<22} {m['role']:<9} {int(str(m['bytes'])) / 1e6:8.1f} MB  {mark:<14} {m['path']}")
         return EXIT_OK
     names = args.names or list(DEFAULT_MODELS)
 

@@ -18,7 +18,9 @@ UPLOAD_TTL_SECONDS = 3600
 @st.cache_resource(show_spinner="Loading models…")
 def get_pipeline() -> Pipeline:
     offline_hub()
-    return build_pipeline(load_settings())
+    pipeline = build_pipeline(load_settings())
+    pipeline.warm_up_in_background()  # load the models while the first user types
+    return pipeline
 
 
 @st.cache_resource

@@ -3,6 +3,7 @@
 1. With a chat history, the question is first rewritten into a standalone question (a short LLM call), so a
    follow-up such as "and the quarter after?" keeps its subject; retrieval uses the standalone question.
 2. The top-k chunks are retrieved; when none reaches the relevance threshold the LLM is not asked at all.
+   When the question names two or more amounts of one kind, a line after it orders them (rag.amounts).
 3. The prompt is ordered for llama.cpp's prefix cache: system prompt, then earlier turns exactly as they were
    sent (their context blocks and question, then the answer), then only the blocks not shown before (numbered
    on, so [n] means the same block all conversation long) and the question. When that does not fit the prompt
@@ -20,6 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 
+from rag.amounts import order_note
 from rag.embedder import Embedder
 from rag.grounding import check_citations
 from rag.llm import Generator, Message
@@ -176,6 +178,8 @@ class Answerer:
         if not relevant:
             return AnswerStream(hits, None, started, retrieve_s, standalone if history else None, question=question)
         asked = question.strip() if standalone == question.strip() else f"{question.strip()}\nIn full: {standalone}"
+        note = order_note(standalone)  # the engine orders the amounts: small models misjudge "which is higher"
+        asked += f"\n{note}" if note else ""
         plan = self._fit(asked, history, relevant)
         return AnswerStream(
             plan.hits,

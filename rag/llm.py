@@ -97,6 +97,13 @@ class LlamaCppGenerator:
                 self._llm.set_cache(LlamaRAMCache(capacity_bytes=self.prompt_cache_mb << 20))
         return self._llm
 
+    def warm(self, messages: list[Message]) -> None:
+        """Load the model and evaluate `messages`; with the prompt cache on, later prompts that begin with them
+        (e.g. the system prompt) skip that part."""
+        with self._lock:
+            llm = self._load()
+            llm.create_chat_completion(messages=list(messages), max_tokens=1, temperature=self.temperature)
+
     def stream(self, messages: list[Message]) -> Pieces:
         with self._lock:
             llm = self._load()

@@ -6,6 +6,8 @@ loads no model, and `ragqa models list` loads nothing. Not here: any work; this 
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -16,10 +18,13 @@ from rag.errors import IndexMismatchError, RagError
 from rag.fakes import HashingEmbedder, ReplayGenerator
 from rag.llm import LlamaCppGenerator
 from rag.models import resolve
+from rag.prompt import warm_up_messages
 from rag.queue import QueuedGenerator
 from rag.records import FileRecords
 from rag.settings import Settings
 from rag.store import ChromaStore, check_collection_name
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -116,6 +121,25 @@ class Pipeline:
             candidates=r.candidates,
             lexical_weight=r.lexical_weight,
         )
+
+    def warm_up(self) -> None:
+        """Load both models and have the LLM evaluate the system prompt, so the first question pays for none of
+        it (the app and an interactive chat call this in the background at start)."""
+        self.embedder.embed(["warm-up"])
+        self.generator.warm(warm_up_messages())
+
+    def warm_up_in_background(self) -> threading.Thread:
+        """`warm_up` in a daemon thread, started now. A failure is only logged: the first question meets the
+        same error and reports it."""
+        thread = threading.Thread(target=self._warm_up_quietly, name="ragqa-warm-up", daemon=True)
+        thread.start()
+        return thread
+
+    def _warm_up_quietly(self) -> None:
+        try:
+            self.warm_up()
+        except Exception as exc:  # noqa: BLE001 - a convenience; the question that follows reports errors
+            logger.warning("warm-up failed: %s", exc)
 
 
 def build_pipeline(settings: Settings, **overrides: object) -> Pipeline:

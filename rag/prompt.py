@@ -51,6 +51,7 @@ REWRITE_PROMPT = (
 
 
 FENCE = '"""'
+CONTEXT_HEADER = "Context blocks:\n\n"
 
 
 def _label(hit: Hit, n: int) -> str:
@@ -69,8 +70,14 @@ def format_context(hits: Sequence[Hit], numbers: Sequence[int] | None = None) ->
     return "\n\n".join(blocks)
 
 
+def warm_up_messages() -> list[Message]:
+    """The start every first-turn prompt shares: evaluating it once ahead of time takes the system prompt off
+    the first question's time to first token."""
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": CONTEXT_HEADER}]
+
+
 def user_message(question: str, hits: Sequence[Hit], numbers: Sequence[int] | None = None) -> str:
-    return f"Context blocks:\n\n{format_context(hits, numbers)}\n\nQuestion: {question.strip()}"
+    return f"{CONTEXT_HEADER}{format_context(hits, numbers)}\n\nQuestion: {question.strip()}"
 
 
 def follow_up_message(question: str, new: Sequence[Hit], numbers: Sequence[int], again: Sequence[int]) -> str:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from rag.llm import Generator, Message, Pieces
 
@@ -44,6 +45,20 @@ class QueuedGenerator:
             return len(self._queue)
 
     def stream(self, messages: list[Message], on_wait: Waiting | None = None) -> Pieces:
+        with self._turn(on_wait):
+            yield from self.inner.stream(messages)
+
+    def warm(self, messages: list[Message]) -> None:
+        """Have the model evaluate `messages` (a prompt prefix) in its turn, so later prompts that start the
+        same way find it in the prefix cache; nothing when the generator cannot."""
+        warm = getattr(self.inner, "warm", None)
+        if warm is not None:
+            with self._turn(None):
+                warm(messages)
+
+    @contextmanager
+    def _turn(self, on_wait: Waiting | None) -> Iterator[None]:
+        """Wait in line; hold the model inside the block."""
         ticket = next(self._tickets)
         with self._cond:
             self._queue.append(ticket)
@@ -59,7 +74,7 @@ class QueuedGenerator:
                 self._queue.popleft()
                 self._serving = ticket
                 self.served.append(ticket)
-            yield from self.inner.stream(messages)
+            yield
         finally:
             with self._cond:
                 if self._serving == ticket:

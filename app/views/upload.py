@@ -6,6 +6,7 @@ in-memory collection, and removed with "Remove uploads" or after an idle hour.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +24,10 @@ from rag.store import MergedStore
 def _limits() -> UploadLimits:
     mb = int(st.get_option("server.maxUploadSize"))
     return UploadLimits(max_bytes=mb * 1024 * 1024)
+
+
+def _show_progress(bar: Any, fraction: float, text: str) -> None:
+    bar.progress(fraction, text=text)
 
 
 def render() -> None:
@@ -48,7 +53,7 @@ def render() -> None:
                 pipeline.embedder,
                 Indexer(pipeline).chunker,
                 limits,
-                on_progress=lambda fraction, text, bar=bar: bar.progress(fraction, text=text),
+                on_progress=functools.partial(_show_progress, bar),
             )
         except RagError as exc:
             bar.empty()

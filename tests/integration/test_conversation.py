@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -53,10 +54,12 @@ def test_scripted_follow_ups(filings_index):
     assert "apple" in second["standalone_question"].lower()
     assert "117,154" in second["answer"]
     assert any(s["source"].endswith("2023 Q1 AAPL.pdf") for s in second["sources"])
-    # The third turn's rewrite carries both quarters and both figures into the question. (Which quarter the
-    # 1.5B model then calls higher is not asserted: it answers June, wrongly; see the issue note.)
+    # The third turn's rewrite carries both quarters and both figures into the question, and the answer picks
+    # December: the quarter the answer names before it first says "higher" (or larger, greater, more).
     rewritten = third["standalone_question"]
     assert "82,959" in rewritten and "117,154" in rewritten and "december 31, 2022" in rewritten.lower()
+    picked = re.split(r"\b(?:higher|larger|greater|more)\b", third["answer"].lower(), maxsplit=1)[0]
+    assert "december" in picked and "june" not in picked, third["answer"]
 
 
 def test_injected_instruction_is_content_not_a_command(tmp_path):

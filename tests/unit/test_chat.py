@@ -118,6 +118,40 @@ def test_a_caller_that_goes_away_frees_the_model():
     assert "".join(queue.stream([{"role": "user", "content": "y"}])) == "a b c d e f"
 
 
+class WarmingGenerator(SlowGenerator):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.calls = []
+
+    def warm(self, messages):
+        time.sleep(0.2)
+        self.calls.append(("warm", messages[-1]["content"]))
+
+    def stream(self, messages):
+        self.calls.append(("stream", messages[-1]["content"]))
+        yield from super().stream(messages)
+
+
+def test_warm_up_takes_its_turn_in_the_queue_before_the_first_question(fake_settings):
+    inner = WarmingGenerator(default="ok")
+    pipeline = build_pipeline(fake_settings, generator=inner)
+    warming = pipeline.warm_up_in_background()
+    time.sleep(0.05)
+    assert pipeline.generator.busy  # the warm-up holds the model ...
+    assert "".join(pipeline.generator.stream([{"role": "user", "content": "q"}])) == "ok"
+    warming.join(5)
+    assert inner.calls == [("warm", "Context blocks:\n\n"), ("stream", "q")]  # ... and the question waited
+
+
+def test_a_failing_warm_up_is_only_logged(fake_settings, caplog):
+    class Broken(ReplayGenerator):
+        def warm(self, messages):
+            raise RuntimeError("model file is gone")
+
+    build_pipeline(fake_settings, generator=Broken()).warm_up_in_background().join(5)
+    assert "warm-up failed: model file is gone" in caplog.text
+
+
 def test_chat_json_reads_one_question_per_line(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("RAGQA_MODE", "fake")
     monkeypatch.setenv("RAGQA_RETRIEVE__MIN_SCORE", "0.0")
