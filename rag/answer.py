@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from rag.amounts import order_note
 from rag.embedder import Embedder
 from rag.grounding import check_citations
-from rag.llm import Generator, Message
+from rag.llm import Generator, Message, Pieces
 from rag.prompt import NOT_FOUND, REWRITE_PROMPT, SYSTEM_PROMPT, follow_up_message, user_message
 from rag.retrieve import rerank
 from rag.store import Store
@@ -114,7 +114,7 @@ class Answerer:
         generator: Generator,
         k: int = 4,
         min_score: float = 0.35,
-        rewrite_max_words: int = 40,
+        rewrite_max_tokens: int = 96,
         candidates: int = 40,
         lexical_weight: float = 0.5,
     ) -> None:
@@ -123,7 +123,7 @@ class Answerer:
         self.generator = generator
         self.k = k
         self.min_score = min_score
-        self.rewrite_max_words = rewrite_max_words
+        self.rewrite_max_tokens = rewrite_max_tokens
         self.candidates = candidates
         self.lexical_weight = lexical_weight
 
@@ -134,10 +134,12 @@ class Answerer:
         hits = self.store.search(vector, max(k, self.candidates))
         return rerank(question, hits, k, self.lexical_weight)
 
-    def _stream(self, messages: list[Message], on_wait: Callable[[int], None] | None) -> Iterator[str]:
+    def _stream(
+        self, messages: list[Message], on_wait: Callable[[int], None] | None = None, max_tokens: int | None = None
+    ) -> Pieces:
         if on_wait is not None and hasattr(self.generator, "waiting"):
-            return self.generator.stream(messages, on_wait=on_wait)  # type: ignore[call-arg]
-        return self.generator.stream(messages)
+            return self.generator.stream(messages, max_tokens=max_tokens, on_wait=on_wait)  # type: ignore[call-arg]
+        return self.generator.stream(messages, max_tokens=max_tokens)
 
     def standalone_question(self, question: str, history: list[Turn]) -> str:
         """The question rewritten to stand alone, given the last turns (the question itself on a first turn)."""
@@ -150,10 +152,12 @@ class Answerer:
             {"role": "user", "content": "\n".join(lines) + f"\nFollow-up question: {question}\nRewritten:"},
         ]
         text = ""
-        with closing(self.generator.stream(messages)) as pieces:  # closing frees the model at once on break
+        # A rewrite that ends by itself leaves its prompt in the prefix cache, so the next turn's rewrite (which
+        # starts with the same turns) skips them; `closing` frees the model at once when a second line starts.
+        with closing(self._stream(messages, max_tokens=self.rewrite_max_tokens)) as pieces:
             for piece in pieces:
                 text += piece
-                if len(text.split()) > self.rewrite_max_words or "\n" in text.strip():
+                if "\n" in text.strip():
                     break
         text = text.strip()
         rewritten = text.splitlines()[0].removeprefix("Rewritten:").strip().strip('"') if text else ""

@@ -18,7 +18,7 @@ from rag.errors import IndexMismatchError, RagError
 from rag.fakes import HashingEmbedder, ReplayGenerator
 from rag.llm import LlamaCppGenerator
 from rag.models import resolve
-from rag.prompt import warm_up_messages
+from rag.prompt import warm_up_prompts
 from rag.queue import QueuedGenerator
 from rag.records import FileRecords
 from rag.settings import Settings
@@ -126,7 +126,8 @@ class Pipeline:
         """Load both models and have the LLM evaluate the system prompt, so the first question pays for none of
         it (the app and an interactive chat call this in the background at start)."""
         self.embedder.embed(["warm-up"])
-        self.generator.warm(warm_up_messages())
+        for prompt in warm_up_prompts():
+            self.generator.warm(prompt)
 
     def warm_up_in_background(self) -> threading.Thread:
         """`warm_up` in a daemon thread, started now. A failure is only logged: the first question meets the

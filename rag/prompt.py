@@ -70,10 +70,13 @@ def format_context(hits: Sequence[Hit], numbers: Sequence[int] | None = None) ->
     return "\n\n".join(blocks)
 
 
-def warm_up_messages() -> list[Message]:
-    """The start every first-turn prompt shares: evaluating it once ahead of time takes the system prompt off
-    the first question's time to first token."""
-    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": CONTEXT_HEADER}]
+def warm_up_prompts() -> list[list[Message]]:
+    """The starts that prompts share: every first-turn answer (system prompt and context header) and every
+    question rewrite (its instructions and examples). Evaluated once ahead of time, they are cached prefixes."""
+    return [
+        [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": CONTEXT_HEADER}],
+        [{"role": "system", "content": REWRITE_PROMPT}, {"role": "user", "content": "User:"}],
+    ]
 
 
 def user_message(question: str, hits: Sequence[Hit], numbers: Sequence[int] | None = None) -> str:

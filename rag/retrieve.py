@@ -1,9 +1,10 @@
 """Retrieval: dense top-N from the store, re-ranked by how many of the question's terms each chunk holds.
 
 Dense similarity alone ranks near-identical passages of similar documents (the same table in four quarterly
-filings) almost equally; the question's exact terms ("June 25, 2022", a product name) tell them apart. The final
-order is (1 - w) x cosine + w x term coverage, over the `candidates` best dense hits; a hit's reported score stays
-its cosine similarity, which the relevance threshold is calibrated on. Words, numbers and single CJK characters
+filings) almost equally; the question's exact terms ("June 25, 2022", a product name) tell them apart. A chunk's
+terms include its file's name, which often says what its pages do not ("2022 Q3 AAPL.pdf" for "Apple's Q3 2022
+report"). The final order is (1 - w) x cosine + w x term coverage, over the `candidates` best dense hits; a hit's
+reported score stays its cosine similarity, which the relevance threshold is calibrated on. Words, numbers and single CJK characters
 are terms; a short list of English function words is not. Not here: BM25 over the whole collection, model-based
 re-ranking (none ships on PyPI here; a user-supplied cross-encoder would plug in at this point).
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from pathlib import PurePath
 
 from rag.types import Hit
 
@@ -66,7 +68,7 @@ def rerank(question: str, hits: Sequence[Hit], k: int, weight: float = 0.5) -> l
         return list(hits)[:k]
 
     def combined(hit: Hit) -> float:
-        coverage = len(wanted & terms(hit.chunk.text)) / len(wanted)
+        coverage = len(wanted & (terms(hit.chunk.text) | terms(PurePath(hit.chunk.source).stem))) / len(wanted)
         return (1 - weight) * hit.score + weight * coverage
 
     return sorted(hits, key=combined, reverse=True)[:k]

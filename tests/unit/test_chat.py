@@ -77,8 +77,8 @@ def test_oldest_turns_go_first_when_over_budget(fake_settings):
 
 
 class SlowGenerator(ReplayGenerator):
-    def stream(self, messages):
-        for piece in super().stream(messages):
+    def stream(self, messages, stop=(), max_tokens=None):
+        for piece in super().stream(messages, stop, max_tokens):
             time.sleep(0.05)
             yield piece
 
@@ -127,9 +127,9 @@ class WarmingGenerator(SlowGenerator):
         time.sleep(0.2)
         self.calls.append(("warm", messages[-1]["content"]))
 
-    def stream(self, messages):
+    def stream(self, messages, stop=(), max_tokens=None):
         self.calls.append(("stream", messages[-1]["content"]))
-        yield from super().stream(messages)
+        yield from super().stream(messages, stop, max_tokens)
 
 
 def test_warm_up_takes_its_turn_in_the_queue_before_the_first_question(fake_settings):
@@ -140,7 +140,8 @@ def test_warm_up_takes_its_turn_in_the_queue_before_the_first_question(fake_sett
     assert pipeline.generator.busy  # the warm-up holds the model ...
     assert "".join(pipeline.generator.stream([{"role": "user", "content": "q"}])) == "ok"
     warming.join(5)
-    assert inner.calls == [("warm", "Context blocks:\n\n"), ("stream", "q")]  # ... and the question waited
+    # ... the question waited for it, then went before the rewrite's warm-up, which queued after it (FIFO)
+    assert inner.calls == [("warm", "Context blocks:\n\n"), ("stream", "q"), ("warm", "User:")]
 
 
 def test_a_failing_warm_up_is_only_logged(fake_settings, caplog):

@@ -28,3 +28,11 @@ def test_exact_terms_lift_the_right_passage():
 def test_weight_zero_keeps_dense_order():
     hits = [hit("a b", 0.9), hit("question words here", 0.5)]
     assert rerank("question words here", hits, k=2, weight=0.0) == hits
+
+
+def test_the_file_name_counts_as_the_chunks_terms():
+    same_table = "Inventories 5,433 total current assets"
+    q3_2022 = Hit(Chunk("a", same_table, "/filings/2022 Q3 AAPL.pdf", 3, 0, "h", "d"), 0.70)
+    q1_2023 = Hit(Chunk("b", same_table, "/filings/2023 Q1 AAPL.pdf", 3, 0, "h", "d"), 0.72)
+    ranked = rerank("Apple inventories in the Q3 2022 report", [q1_2023, q3_2022], k=2)
+    assert [h.chunk.id for h in ranked] == ["a", "b"]
