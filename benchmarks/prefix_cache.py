@@ -57,11 +57,11 @@ def main() -> None:
     seen: list = []  # type: ignore[type-arg]  # (messages, seconds to first piece) per LLM call
     real_stream = cached.stream
 
-    def recording(messages):  # type: ignore[no-untyped-def]
+    def recording(messages, max_tokens=None):  # type: ignore[no-untyped-def]
         started = time.perf_counter()
         call = [messages, None]
         seen.append(call)
-        for i, piece in enumerate(real_stream(messages)):
+        for i, piece in enumerate(real_stream(messages, max_tokens)):
             if i == 0:
                 call[1] = time.perf_counter() - started
             yield piece

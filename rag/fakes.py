@@ -58,11 +58,10 @@ class ReplayGenerator:
     def count_tokens(self, messages: list[Message]) -> int:
         return sum(len(fake_tokens(m["content"])) + 4 for m in messages)
 
-    def stream(self, messages: list[Message], stop: Sequence[str] = (), max_tokens: int | None = None) -> Pieces:
+    def stream(self, messages: list[Message], max_tokens: int | None = None) -> Pieces:
+        """The next queued reply (or the default), at most `max_tokens` words."""
         self.seen.append(list(messages))
         reply = self.replies.pop(0) if self.replies else self.default
-        for s in stop:
-            reply = reply.split(s, 1)[0]
         if max_tokens is not None:
             reply = " ".join(reply.split(" ")[:max_tokens])
         for i, word in enumerate(reply.split(" ")):

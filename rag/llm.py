@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Generator as PyGenerator
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypedDict
 
@@ -27,9 +26,9 @@ class Generator(Protocol):
         """Most prompt tokens that still leave room for the answer."""
         ...
 
-    def stream(self, messages: list[Message], stop: Sequence[str] = (), max_tokens: int | None = None) -> Pieces:
-        """Yield the reply to `messages` piece by piece; it ends before any of `stop`, or after `max_tokens`
-        (default: the generator's own limit)."""
+    def stream(self, messages: list[Message], max_tokens: int | None = None) -> Pieces:
+        """Yield the reply to `messages` piece by piece, at most `max_tokens` (default: the generator's own
+        limit)."""
         ...
 
     def count_tokens(self, messages: list[Message]) -> int:
@@ -106,13 +105,12 @@ class LlamaCppGenerator:
             llm = self._load()
             llm.create_chat_completion(messages=list(messages), max_tokens=1, temperature=self.temperature)
 
-    def stream(self, messages: list[Message], stop: Sequence[str] = (), max_tokens: int | None = None) -> Pieces:
+    def stream(self, messages: list[Message], max_tokens: int | None = None) -> Pieces:
         with self._lock:
             llm = self._load()
             chunks = llm.create_chat_completion(
                 messages=list(messages),
                 stream=True,
-                stop=list(stop) or None,
                 max_tokens=max_tokens or self.max_tokens,
                 temperature=self.temperature,
                 seed=self.seed,

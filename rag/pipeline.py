@@ -123,8 +123,8 @@ class Pipeline:
         )
 
     def warm_up(self) -> None:
-        """Load both models and have the LLM evaluate the system prompt, so the first question pays for none of
-        it (the app and an interactive chat call this in the background at start)."""
+        """Load both models and have the LLM evaluate the starts its prompts share (rag.prompt.warm_up_prompts),
+        so the first question pays for none of it (the app and an interactive chat call this at start)."""
         self.embedder.embed(["warm-up"])
         for prompt in warm_up_prompts():
             self.generator.warm(prompt)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rag.llm import Generator, Message, Pieces
@@ -44,15 +44,9 @@ class QueuedGenerator:
         with self._cond:
             return len(self._queue)
 
-    def stream(
-        self,
-        messages: list[Message],
-        stop: Sequence[str] = (),
-        max_tokens: int | None = None,
-        on_wait: Waiting | None = None,
-    ) -> Pieces:
+    def stream(self, messages: list[Message], max_tokens: int | None = None, on_wait: Waiting | None = None) -> Pieces:
         with self._turn(on_wait):
-            yield from self.inner.stream(messages, stop, max_tokens)
+            yield from self.inner.stream(messages, max_tokens)
 
     def warm(self, messages: list[Message]) -> None:
         """Have the model evaluate `messages` (a prompt prefix) in its turn, so later prompts that start the

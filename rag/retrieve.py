@@ -4,9 +4,9 @@ Dense similarity alone ranks near-identical passages of similar documents (the s
 filings) almost equally; the question's exact terms ("June 25, 2022", a product name) tell them apart. A chunk's
 terms include its file's name, which often says what its pages do not ("2022 Q3 AAPL.pdf" for "Apple's Q3 2022
 report"). The final order is (1 - w) x cosine + w x term coverage, over the `candidates` best dense hits; a hit's
-reported score stays its cosine similarity, which the relevance threshold is calibrated on. Words, numbers and single CJK characters
-are terms; a short list of English function words is not. Not here: BM25 over the whole collection, model-based
-re-ranking (none ships on PyPI here; a user-supplied cross-encoder would plug in at this point).
+reported score stays its cosine similarity, which the relevance threshold is calibrated on. Words, numbers and
+single CJK characters are terms; a short list of English function words is not. Not here: BM25 over the whole
+collection, model-based re-ranking (none ships on PyPI here; a user-supplied cross-encoder would plug in here).
 """
 
 from __future__ import annotations

@@ -77,8 +77,8 @@ def test_oldest_turns_go_first_when_over_budget(fake_settings):
 
 
 class SlowGenerator(ReplayGenerator):
-    def stream(self, messages, stop=(), max_tokens=None):
-        for piece in super().stream(messages, stop, max_tokens):
+    def stream(self, messages, max_tokens=None):
+        for piece in super().stream(messages, max_tokens):
             time.sleep(0.05)
             yield piece
 
@@ -127,9 +127,9 @@ class WarmingGenerator(SlowGenerator):
         time.sleep(0.2)
         self.calls.append(("warm", messages[-1]["content"]))
 
-    def stream(self, messages, stop=(), max_tokens=None):
+    def stream(self, messages, max_tokens=None):
         self.calls.append(("stream", messages[-1]["content"]))
-        yield from super().stream(messages, stop, max_tokens)
+        yield from super().stream(messages, max_tokens)
 
 
 def test_warm_up_takes_its_turn_in_the_queue_before_the_first_question(fake_settings):
