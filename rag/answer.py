@@ -61,6 +61,7 @@ class AnswerStream:
         numbers: list[int] | None = None,
         shown: tuple[Source, ...] = (),
         earlier: tuple[Source, ...] = (),
+        asked: str = "",
     ) -> None:
         numbers = numbers or list(range(1, len(hits) + 1))
         self.sources = [
@@ -73,6 +74,7 @@ class AnswerStream:
         self._started = started
         self._embedder = embedder
         self.question = question
+        self._asked = asked
         self.user_content = user_content
         self.result = AnswerResult(
             answer="" if pieces is not None else NOT_FOUND,
@@ -94,7 +96,9 @@ class AnswerStream:
             yield piece
         self.result.answer = "".join(parts).strip()
         self.result.timings.total_s = time.perf_counter() - self._started
-        self.result.unsupported = check_citations(self.result.answer, self._citable or self.sources, self._embedder)
+        self.result.unsupported = check_citations(
+            self.result.answer, self._citable or self.sources, self._embedder, given=self._asked
+        )
 
     def consume(self) -> AnswerResult:
         for _ in self:
@@ -197,6 +201,7 @@ class Answerer:
             plan.numbers,
             plan.shown,
             plan.earlier,
+            asked,
         )
 
     def _fit(self, question: str, history: list[Turn], hits: list[Hit]) -> _Plan:

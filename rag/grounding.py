@@ -1,6 +1,8 @@
 """Checking citations after generation: each answer sentence that cites [n] is compared with the chunk(s) it
 cites. A sentence is unsupported when it cites a source that does not exist, states a number the cited text
-does not contain, or shares too little with the cited text (word overlap, then embedding similarity).
+does not contain, or shares too little with the cited text (word overlap, then embedding similarity). Numbers
+the question itself states count as given: a follow-up's standalone question carries figures from earlier,
+checked answers, and the engine's own comparison line (rag.amounts) computes differences.
 Not here: judging sentences without citations, or entailment with a model.
 """
 
@@ -39,9 +41,12 @@ def check_citations(
     embedder: Embedder | None = None,
     min_overlap: float = 0.5,
     min_similarity: float = 0.5,
+    given: str = "",
 ) -> list[dict[str, object]]:
-    """The cited sentences of `answer` that the cited sources do not support, each with a reason."""
+    """The cited sentences of `answer` that the cited sources do not support, each with a reason. Numbers in
+    `given` (the question as asked) need no source."""
     unsupported: list[dict[str, object]] = []
+    known = _numbers(given)
     for sentence in sentences(answer):
         cites = [int(n) for n in _CITE.findall(sentence)]
         if not cites:
@@ -54,7 +59,7 @@ def check_citations(
             reason = "cites a source that does not exist"
         else:
             text = "\n".join(s.text for s in cited)
-            missing = sorted(_numbers(claim) - _numbers(text))
+            missing = sorted(_numbers(claim) - _numbers(text) - known)
             words = {w.lower() for w in _WORD.findall(claim)}
             overlap = len(words & {w.lower() for w in _WORD.findall(text)}) / len(words) if words else 1.0
             if missing:

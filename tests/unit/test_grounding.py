@@ -34,3 +34,15 @@ def test_wrong_number_missing_source_and_unrelated_claim_are_flagged():
 def test_labels_with_digits_are_not_amounts():
     sources = [Source(1, "/d/a.pdf", 1, 0.9, "The quarter ended December 31, 2022 had higher net sales.")]
     assert check_citations("The December quarter (fiscal Q1) had higher net sales [1].", sources) == []
+
+
+def test_numbers_the_question_states_need_no_source():
+    asked = (
+        "Which was higher?\nIn full: June 2022 ($82,959 million) or December 2022 ($117,154 million)?\n"
+        "Amounts in the question, largest first: $117,154 million > $82,959 million (difference $34,195 million)."
+    )
+    sources = [Source(5, "/d/q1.pdf", 4, 0.8, "Total net sales $ 117,154 three months ended December 31, 2022")]
+    answer = "Total net sales for the three months ended December 31, 2022 were higher: $117,154, $34,195 more [5]."
+    assert check_citations(answer, sources, given=asked) == []
+    flagged = check_citations(answer, sources)
+    assert flagged and flagged[0]["reason"] == "numbers not in the cited source: 34195"
