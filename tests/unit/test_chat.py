@@ -119,12 +119,16 @@ def test_a_caller_that_goes_away_frees_the_model():
 
 
 class WarmingGenerator(SlowGenerator):
+    """Its first warm-up holds the model until the test releases it."""
+
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.calls = []
+        self.warming, self.release = threading.Event(), threading.Event()
 
     def warm(self, messages):
-        time.sleep(0.2)
+        self.warming.set()
+        self.release.wait(5)
         self.calls.append(("warm", messages[-1]["content"]))
 
     def stream(self, messages, max_tokens=None):
@@ -135,12 +139,22 @@ class WarmingGenerator(SlowGenerator):
 def test_warm_up_takes_its_turn_in_the_queue_before_the_first_question(fake_settings):
     inner = WarmingGenerator(default="ok")
     pipeline = build_pipeline(fake_settings, generator=inner)
+    queue = pipeline.generator
     warming = pipeline.warm_up_in_background()
-    time.sleep(0.05)
-    assert pipeline.generator.busy  # the warm-up holds the model ...
-    assert "".join(pipeline.generator.stream([{"role": "user", "content": "q"}])) == "ok"
+    assert inner.warming.wait(5)  # the warm-up holds the model ...
+    answers = []
+    asking = threading.Thread(target=lambda: answers.append("".join(queue.stream([{"role": "user", "content": "q"}]))))
+    asking.start()
+    for _ in range(500):
+        if queue.waiting() == 1:
+            break
+        time.sleep(0.01)
+    assert queue.waiting() == 1 and inner.calls == []  # ... the question waits behind it
+    inner.release.set()
+    asking.join(5)
     warming.join(5)
-    # ... the question waited for it, then went before the rewrite's warm-up, which queued after it (FIFO)
+    assert answers == ["ok"]
+    # the question went before the rewrite's warm-up, which queued after it (FIFO)
     assert inner.calls == [("warm", "Context blocks:\n\n"), ("stream", "q"), ("warm", "User:")]
 
 
