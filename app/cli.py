@@ -8,9 +8,11 @@ files failed (listed); 4 another ingest or reindex is writing the same index; 13
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -105,11 +107,17 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     return _print_report(args.json, report.to_dict(), summary, report.failed)
 
 
+def _filters(args: argparse.Namespace) -> Any:
+    from rag.retrieve import Filters
+
+    return Filters.parse(args.doc or [], args.where or [])
+
+
 def cmd_ask(args: argparse.Namespace) -> int:
     from rag.pipeline import build_pipeline
 
     pipeline = build_pipeline(_settings(args))
-    stream = pipeline.answerer.ask(args.question, k=args.k)
+    stream = pipeline.answerer.ask(args.question, k=args.k, filters=_filters(args))
     if args.json:
         print(json.dumps(stream.consume().to_dict(), ensure_ascii=False))
         return EXIT_OK
@@ -136,6 +144,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
     pipeline = build_pipeline(_settings(args))
     answerer = pipeline.answerer
+    filters = _filters(args)
     history: list[Turn] = []
     interactive = sys.stdin.isatty() and not args.json
     if interactive:
@@ -151,7 +160,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
             if interactive:
                 break
             continue
-        stream = answerer.ask(question, k=args.k, history=history)
+        stream = answerer.ask(question, k=args.k, history=history, filters=filters)
         if args.json:
             result = stream.consume()
             standalone = result.standalone_question or question
@@ -167,6 +176,53 @@ def cmd_chat(args: argparse.Namespace) -> int:
             print()
         if stream.result.found:
             history.append(stream.turn())
+    return EXIT_OK
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from ingest.evaluate import evaluate_qa, evaluate_retrieval
+    from rag.pipeline import build_pipeline
+
+    settings = _settings(args)
+    with contextlib.ExitStack() as stack:
+        if args.index is None:  # a throwaway index; --index keeps (and reuses) one
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ragqa-eval-")))
+            settings = settings.model_copy(update={"index_dir": tmp})
+        pipeline = build_pipeline(settings)
+        if args.eval_command == "retrieval":
+            result = evaluate_retrieval(
+                pipeline,
+                args.beir,
+                on_progress=_progress_bar("query"),
+                on_index_progress=_progress_bar("doc"),
+                limit=args.limit,
+            )
+            summary = (
+                f"nDCG@10 {result['ndcg@10']:.4f}  recall@10 {result['recall@10']:.4f}  "
+                f"recall@100 {result['recall@100']:.4f}  MRR@10 {result['mrr@10']:.4f}  "
+                f"({result['queries']} queries, {result['seconds']} s)"
+            )
+        else:
+            k = args.k or settings.retrieve.k
+            result = evaluate_qa(
+                pipeline,
+                args.csv,
+                args.docs,
+                k,
+                args.retrieval_only,
+                args.report,
+                on_progress=_progress_bar("question"),
+                on_index_progress=_progress_bar("file"),
+                limit=args.limit,
+                kinds=tuple(args.type or ()),
+                money_only=args.money_only,
+            )
+            summary = (
+                f"source hit@1 {result['source_hit@1']:.3f}  hit@{k} {result['source_hit@k']:.3f}  "
+                f"answer figures {result['answer_match']}  ({result['questions']} questions, "
+                f"{result['seconds']} s; per question: {result['report']})"
+            )
+    print(json.dumps(result, ensure_ascii=False) if args.json else summary)
     return EXIT_OK
 
 
@@ -214,16 +270,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON report (also kept as last_reindex.json)")
     p.set_defaults(func=cmd_reindex)
 
-    p = sub.add_parser("ask", parents=[common], help="answer a question from the index")
+    filters = argparse.ArgumentParser(add_help=False)
+    filters.add_argument(
+        "--doc", action="append", metavar="NAME", help="only this document (file name or path, * wildcards; repeat)"
+    )
+    filters.add_argument(
+        "--where",
+        action="append",
+        metavar="COND",
+        help="kind=policy, folder=/srv/docs/hr, date>=2023-01-01, date<=2023-12-31 (repeat)",
+    )
+
+    p = sub.add_parser("ask", parents=[common, filters], help="answer a question from the index")
     p.add_argument("question")
     p.add_argument("--k", type=int, help="chunks to retrieve (default 4)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_ask)
 
-    p = sub.add_parser("chat", parents=[common], help="a conversation; reads one question per line from a pipe")
+    p = sub.add_parser(
+        "chat", parents=[common, filters], help="a conversation; reads one question per line from a pipe"
+    )
     p.add_argument("--k", type=int, help="chunks to retrieve per turn (default 4)")
     p.add_argument("--json", action="store_true", help="print one JSON object per turn")
     p.set_defaults(func=cmd_chat)
+
+    p = sub.add_parser("eval", help="measure retrieval and answers on a data set")
+    esub = p.add_subparsers(dest="eval_command", required=True)
+    er = esub.add_parser(
+        "retrieval", parents=[common], help="nDCG@10, recall@10/@100, MRR@10 on a BEIR folder (indexed first)"
+    )
+    er.add_argument("--beir", type=Path, required=True, help="folder with corpus.jsonl, queries.jsonl, qrels/")
+    er.add_argument("--limit", type=int, help="only the first N queries")
+    er.add_argument("--json", action="store_true", help="print one JSON object")
+    eq = esub.add_parser("qa", parents=[common], help="source hit@1/@k and answer figures on a question CSV")
+    eq.add_argument("--csv", type=Path, required=True, help="columns Question, Source Docs, Answer")
+    eq.add_argument("--docs", type=Path, required=True, help="the documents the questions are about (indexed)")
+    eq.add_argument("--k", type=int, help="chunks retrieved per question (default: retrieve.k)")
+    eq.add_argument("--retrieval-only", action="store_true", help="do not ask the LLM")
+    eq.add_argument("--report", type=Path, default=Path("eval-qa-report.jsonl"), help="per-question JSON lines")
+    eq.add_argument("--type", action="append", help="only questions of this Question Type (repeat)")
+    eq.add_argument("--money-only", action="store_true", help="only questions whose gold answer holds a $ figure")
+    eq.add_argument("--limit", type=int, help="only the first N questions (after --type/--money-only)")
+    eq.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("models", help="list or pull the local models")
     msub = p.add_subparsers(dest="models_command", required=True)
@@ -252,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     offline_hub()
     if getattr(args, "k", None) is not None and args.k < 1:
         parser.error("--k must be at least 1")
+    if getattr(args, "limit", None) is not None and args.limit < 1:
+        parser.error("--limit must be at least 1")
     try:
         return int(args.func(args))
     except IndexLockedError as exc:

@@ -14,7 +14,7 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -23,10 +23,12 @@ from typing import Literal
 
 from ingest.chunk import Chunker
 from ingest.load import SUPPORTED_SUFFIXES, load_document, read_file
+from rag.cards import Card, make_card, read_sidecar
+from rag.embedder import Embedder
 from rag.errors import DocumentLoadError
 from rag.pipeline import Pipeline
 from rag.records import FileRecord
-from rag.types import Chunk
+from rag.types import Chunk, Page
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +73,35 @@ class Prepared:
     record: FileRecord
     chunks: list[Chunk]
     is_new: bool
+    card: Card | None = None
+
+
+class _Prefetched:
+    """An embedder that answers from vectors computed ahead in one large, length-sorted batch (many small
+    documents embed as fast as a few long ones); anything else goes to the real embedder."""
+
+    def __init__(self, embedder: Embedder, texts: list[str]) -> None:
+        self.embedder = embedder
+        self.name = embedder.name
+        unique = sorted(set(texts), key=len)
+        self._vectors = dict(zip(unique, embedder.embed(unique), strict=True))
+
+    @property
+    def dim(self) -> int:
+        return self.embedder.dim
+
+    @property
+    def max_tokens(self) -> int:
+        return self.embedder.max_tokens
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return self.embedder.count_tokens(texts)
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        missing = [t for t in texts if t not in self._vectors]
+        if missing:
+            self._vectors.update(zip(missing, self.embedder.embed(missing), strict=True))
+        return [self._vectors[t] for t in texts]
 
 
 def discover(paths: Iterable[Path]) -> list[Path]:
@@ -137,15 +168,20 @@ class Indexer:
             return None
         factor = self.settings.ingest.pdf_limit_factor if trusted else 1
         pages = load_document(path, data, password=password, pdf_limit_factor=factor)
-        chunks = self.chunker.chunk(pages, source, doc_hash)
+        card = make_card(pages, path.name, overrides=read_sidecar(path))
+        chunks = self.chunker.chunk(pages, source, doc_hash, context=card.line)
         if not chunks:
             raise DocumentLoadError(path, "no extractable text")
-        return Prepared(FileRecord(source, doc_hash, len(data), st.st_mtime_ns, len(chunks)), chunks, old is None)
+        record = FileRecord(source, doc_hash, len(data), st.st_mtime_ns, len(chunks))
+        return Prepared(record, chunks, old is None, card)
 
     def commit(self, prepared: Prepared) -> int:
         """Embed and store one file's chunks (replacing its old ones), then record the file. Returns how
         many chunks were new."""
-        stats = self.pipeline.store.replace_source(prepared.record.source, prepared.chunks, self.pipeline.embedder)
+        card = prepared.card.to_dict() if prepared.card else None
+        stats = self.pipeline.store.replace_source(
+            prepared.record.source, prepared.chunks, self.pipeline.embedder, card
+        )
         self.pipeline.files.put(prepared.record)  # last: a crash before this leaves the file looking changed
         return stats.added
 
@@ -177,6 +213,40 @@ class Indexer:
                     yield Result(path, "failed", error=f"{type(exc).__name__}: {exc}")
                     continue
                 yield Result(path, "added" if prepared.is_new else "updated", chunks_added=added)
+
+    def index_texts(
+        self,
+        docs: Sequence[tuple[str, str, str]],
+        on_progress: Progress | None = None,
+        batch: int = 128,
+    ) -> int:
+        """Index documents given as (source, title, text), e.g. a BEIR corpus, `batch` documents per embedding
+        call. The title is the document's card; a document already indexed with the same text is skipped.
+        Returns the chunks added."""
+        added = 0
+        for start in range(0, len(docs), batch):
+            group = []
+            for source, title, text in docs[start : start + batch]:
+                doc_hash = hashlib.sha256(f"{title}\x00{text}".encode()).hexdigest()
+                old = self.pipeline.files.get(source)
+                if old is not None and old.doc_hash == doc_hash:
+                    continue
+                card = Card(title=title) if title else None
+                chunks = self.chunker.chunk([Page(text, None)], source, doc_hash, context=card.line if card else "")
+                if chunks:
+                    group.append((FileRecord(source, doc_hash, len(text), 0, len(chunks)), chunks, card))
+            if group:
+                embedder = _Prefetched(self.pipeline.embedder, [c.embed_text for _, cs, _ in group for c in cs])
+                for record, chunks, card in group:
+                    stats = self.pipeline.store.replace_source(
+                        record.source, chunks, embedder, card.to_dict() if card else None
+                    )
+                    self.pipeline.files.put(record)
+                    added += stats.added
+            if on_progress:
+                done = min(start + batch, len(docs))
+                on_progress(done, len(docs), docs[done - 1][0])
+        return added
 
     def ingest(
         self,

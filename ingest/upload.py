@@ -17,6 +17,7 @@ from typing import Any
 
 from ingest.chunk import Chunker
 from ingest.load import load_document, sniff
+from rag.cards import make_card
 from rag.embedder import Embedder
 from rag.errors import DocumentLoadError
 from rag.types import Page
@@ -129,10 +130,11 @@ def index_upload(
         on_progress(0.4, f"Splitting {len(pages)} page(s)")
     doc_hash = hashlib.sha256(data).hexdigest()
     source = f"upload/{doc_hash[:12]}/{name}"
-    chunks = chunker.chunk(pages, source, doc_hash)
+    card = make_card(pages, name)
+    chunks = chunker.chunk(pages, source, doc_hash, context=card.line)
     if on_progress:
         on_progress(0.6, f"Embedding {len(chunks)} chunks")
-    store.replace_source(source, chunks, embedder)
+    store.replace_source(source, chunks, embedder, card.to_dict())
     if on_progress:
         on_progress(1.0, f"{name}: {len(chunks)} chunks ready")
     return len(chunks)

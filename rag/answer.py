@@ -26,7 +26,7 @@ from rag.embedder import Embedder
 from rag.grounding import check_citations
 from rag.llm import Generator, Message, Pieces
 from rag.prompt import NOT_FOUND, REWRITE_PROMPT, SYSTEM_PROMPT, follow_up_message, user_message
-from rag.retrieve import rerank
+from rag.retrieve import Filters, Retriever
 from rag.store import Store
 from rag.types import AnswerResult, Hit, Source, Timings
 
@@ -119,8 +119,7 @@ class Answerer:
         k: int = 4,
         min_score: float = 0.35,
         rewrite_max_tokens: int = 96,
-        candidates: int = 40,
-        lexical_weight: float = 0.5,
+        retriever: Retriever | None = None,
     ) -> None:
         self.embedder = embedder
         self.store = store
@@ -128,15 +127,11 @@ class Answerer:
         self.k = k
         self.min_score = min_score
         self.rewrite_max_tokens = rewrite_max_tokens
-        self.candidates = candidates
-        self.lexical_weight = lexical_weight
+        self.retriever = retriever or Retriever(embedder, store)
 
-    def retrieve(self, question: str, k: int | None = None) -> list[Hit]:
-        """The k best chunks: dense candidates re-ranked by the question's terms (rag.retrieve)."""
-        k = k or self.k
-        [vector] = self.embedder.embed([question])
-        hits = self.store.search(vector, max(k, self.candidates))
-        return rerank(question, hits, k, self.lexical_weight)
+    def retrieve(self, question: str, k: int | None = None, filters: Filters | None = None) -> list[Hit]:
+        """The k best chunks: hybrid search within the documents the question is about (rag.retrieve)."""
+        return self.retriever.retrieve(question, k or self.k, filters)
 
     def _stream(
         self, messages: list[Message], on_wait: Callable[[int], None] | None = None, max_tokens: int | None = None
@@ -173,6 +168,7 @@ class Answerer:
         k: int | None = None,
         history: list[Turn] | None = None,
         on_wait: Callable[[int], None] | None = None,
+        filters: Filters | None = None,
     ) -> AnswerStream:
         if not question.strip():
             raise ValueError("the question is empty")
@@ -180,7 +176,7 @@ class Answerer:
         started = time.perf_counter()
         standalone = self.standalone_question(question.strip(), history)
         retrieving = time.perf_counter()
-        hits = self.retrieve(standalone, k)
+        hits = self.retrieve(standalone, k, filters)
         retrieve_s = time.perf_counter() - retrieving  # the rewrite is not retrieval; first_token_s counts both
         relevant = [h for h in hits if h.score >= self.min_score]
         if not relevant:

@@ -21,8 +21,9 @@ from rag.models import resolve
 from rag.prompt import warm_up_prompts
 from rag.queue import QueuedGenerator
 from rag.records import FileRecords
+from rag.retrieve import Retriever
 from rag.settings import Settings
-from rag.store import ChromaStore, check_collection_name
+from rag.store import ChromaStore, Store, check_collection_name
 
 logger = logging.getLogger(__name__)
 
@@ -109,18 +110,31 @@ class Pipeline:
         """The collection, created if missing (for writing)."""
         return self.open_store(create=True)
 
-    @cached_property
-    def answerer(self) -> Answerer:
+    def retriever(self, store: Store) -> Retriever:
+        """Hybrid retrieval over `store` as the settings say (rag.retrieve)."""
+        r = self.settings.retrieve
+        return Retriever(
+            self.embedder,
+            store,
+            candidates=r.candidates,
+            dense_weight=r.dense_weight,
+            keyword_weight=r.keyword_weight,
+            coverage_weight=r.coverage_weight,
+            use_cards=r.use_cards,
+            reranker_path=r.reranker_path,
+        )
+
+    def answerer_for(self, store: Store) -> Answerer:
+        """An answerer over `store` (e.g. an upload session's, or merged with the company's) with this
+        pipeline's models and settings."""
         r = self.settings.retrieve
         return Answerer(
-            self.embedder,
-            self.open_store(create=False),
-            self.generator,
-            k=r.k,
-            min_score=r.min_score,
-            candidates=r.candidates,
-            lexical_weight=r.lexical_weight,
+            self.embedder, store, self.generator, k=r.k, min_score=r.min_score, retriever=self.retriever(store)
         )
+
+    @cached_property
+    def answerer(self) -> Answerer:
+        return self.answerer_for(self.open_store(create=False))
 
     def warm_up(self) -> None:
         """Load both models and have the LLM evaluate the starts its prompts share (rag.prompt.warm_up_prompts),

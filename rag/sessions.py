@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from rag.keyword import KeywordIndex
 from rag.store import ChromaStore
 
 IN_MEMORY = Path("<in-memory>")  # shown in messages only: nothing of an upload is written to disk
@@ -47,6 +48,7 @@ class UploadSessions:
                     dim=self.dim,
                     client=self.client,
                     records=records,
+                    keywords=KeywordIndex(None, f"upload-{session_id}"),  # in memory, like the collection
                 )
                 self._files[session_id] = []
             return self._stores[session_id]
@@ -71,6 +73,7 @@ class UploadSessions:
             self._last_used.pop(session_id, None)
         if store is not None:
             self.client.delete_collection(store.name)
+            store.keywords.close()
 
     def expire(self, now: float | None = None) -> list[str]:
         """Close sessions idle for longer than the TTL. Returns their ids."""

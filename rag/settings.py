@@ -72,9 +72,24 @@ class IngestSettings(_Strict):
 
 class RetrieveSettings(_Strict):
     k: int = Field(4, ge=1, le=50, description="Chunks retrieved per question.")
-    candidates: int = Field(40, ge=1, le=500, description="Dense hits re-ranked by the question's terms.")
-    lexical_weight: float = Field(
-        0.5, ge=0.0, le=1.0, description="Weight of term coverage against cosine similarity when re-ranking."
+    candidates: int = Field(
+        40, ge=1, le=1000, description="Chunks taken from each of dense and keyword (BM25) search before fusion."
+    )
+    dense_weight: float = Field(1.0, ge=0.0, le=10.0, description="Weight of cosine similarity in the fused score.")
+    keyword_weight: float = Field(
+        0.3, ge=0.0, le=10.0, description="Weight of BM25 (divided by the best BM25 score) in the fused score; 0 = off."
+    )
+    coverage_weight: float = Field(
+        0.5,
+        ge=0.0,
+        le=10.0,
+        description="Weight of the share of the question's terms a chunk holds (with its card and file name).",
+    )
+    use_cards: bool = Field(
+        True, description="Narrow to the documents whose cards match the companies, periods and kinds asked about."
+    )
+    reranker_path: Path | None = Field(
+        None, description="A local sentence-transformers CrossEncoder folder to re-rank fused hits (off when unset)."
     )
     min_score: float = Field(
         0.35,

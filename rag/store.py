@@ -5,21 +5,32 @@ model raises IndexMismatchError instead of failing later on a dimension error. S
 Writes go through LangChain's indexing API (`langchain_core.indexing.index`) with a SQL record manager
 (rag.records): it knows which chunk ids belong to which source file, skips chunks already stored, and
 removes a file's stale chunks when the file changes or disappears.
-Not here: a Chroma server client (same class, other client), lexical search, reranking.
+
+Every write also goes to the collection's keyword index (rag.keyword, BM25 in the same SQLite file) with the
+same chunk ids, and the document's card with it. Order makes them crash-consistent: a file's chunks go to
+Chroma, then its keyword rows (replaced whole, in one transaction), then (in ingest) its file record; a kill
+at any point leaves the file looking changed, and the next run rewrites its keyword rows from the chunk list.
+Deletion goes keyword rows, Chroma, records. A chunk's text is stored in Chroma with its card line before it
+(that is what is embedded); reading strips it off again.
+Not here: a Chroma server client (same class, other client), fusion and reranking (rag.retrieve).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, Protocol
 
 from rag.embedder import Embedder
 from rag.errors import ConfigError, IndexMismatchError, RagError
-from rag.records import chunk_record_manager
+from rag.keyword import KeywordIndex
+from rag.records import DB_NAME, chunk_record_manager
 from rag.types import Chunk, Hit
+
+logger = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
 
@@ -41,17 +52,28 @@ class WriteStats:
 
 
 class Store(Protocol):
-    def replace_source(self, source: str, chunks: Sequence[Chunk], embedder: Embedder) -> WriteStats:
-        """Make `chunks` the only chunks of `source`: add the new ones, drop the stale ones."""
+    def search(self, embedding: Sequence[float], k: int, sources: Sequence[str] | None = None) -> list[Hit]:
+        """The k most similar chunks, best first; only chunks of `sources` when given."""
         ...
 
-    def search(self, embedding: Sequence[float], k: int) -> list[Hit]:
-        """The k most similar chunks, best first."""
+    def keyword_search(self, query: str, k: int, sources: Sequence[str] | None = None) -> list[tuple[str, float]]:
+        """The k best (chunk id, BM25 score) for the words of `query`, best first."""
+        ...
+
+    def get(self, ids: Sequence[str], embedding: Sequence[float]) -> list[Hit]:
+        """The chunks with these ids that exist, scored by cosine similarity to `embedding`."""
+        ...
+
+    def cards(self) -> dict[str, dict[str, Any]]:
+        """Every document's card (rag.cards), by source."""
         ...
 
 
 def _chunk_from(id_: str, text: str, meta: dict[str, Any]) -> Chunk:
     page = meta.get("page")
+    context = str(meta.get("context", ""))
+    if context and text.startswith(context + "\n"):
+        text = text[len(context) + 1 :]
     return Chunk(
         id=id_,
         text=text,
@@ -60,7 +82,19 @@ def _chunk_from(id_: str, text: str, meta: dict[str, Any]) -> Chunk:
         chunk_index=int(meta.get("chunk_index", 0)),
         content_hash=str(meta.get("content_hash", "")),
         doc_hash=str(meta.get("doc_hash", "")),
+        context=context,
     )
+
+
+def _where(sources: Sequence[str] | None) -> dict[str, Any] | None:
+    if sources is None:
+        return None
+    listed = list(sources)
+    return {"source": listed[0]} if len(listed) == 1 else {"source": {"$in": listed}}
+
+
+def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    return float(sum(x * y for x, y in zip(a, b, strict=False)))
 
 
 class _LangChainEmbeddings:
@@ -91,12 +125,14 @@ class ChromaStore:
         create: bool = True,
         client: Any = None,
         records: Any = None,
+        keywords: KeywordIndex | None = None,
     ) -> None:
         self.path = path
         self.name = check_collection_name(collection)
         self.embedding_model = embedding_model
         self._dim = dim
         self._records: Any = records
+        self._keywords = keywords
         if client is None:
             import chromadb
             from chromadb.config import Settings as ChromaSettings
@@ -144,6 +180,13 @@ class ChromaStore:
             self._records = chunk_record_manager(self.path, self.name)
         return self._records
 
+    @property
+    def keywords(self) -> KeywordIndex:
+        """The collection's keyword index (BM25), in the records database beside the index."""
+        if self._keywords is None:
+            self._keywords = KeywordIndex(self.path / DB_NAME, self.name)
+        return self._keywords
+
     def count(self) -> int:
         return int(self.collection.count())
 
@@ -156,16 +199,19 @@ class ChromaStore:
             embedding_function=_LangChainEmbeddings(embedder),  # type: ignore[arg-type]
         )
 
-    def replace_source(self, source: str, chunks: Sequence[Chunk], embedder: Embedder) -> WriteStats:
+    def replace_source(
+        self, source: str, chunks: Sequence[Chunk], embedder: Embedder, card: dict[str, Any] | None = None
+    ) -> WriteStats:
         """Index one file's chunks through LangChain's indexing API: chunks already recorded are skipped,
         new ones embedded and written in one call, and the source's chunks not in `chunks` deleted
-        ("scoped_full" cleanup). If the write fails, the new chunks it may have stored are taken back."""
+        ("scoped_full" cleanup); then the keyword index gets exactly these chunks and `card`. If the write
+        fails, the new chunks it may have stored are taken back."""
         from langchain_core.documents import Document
         from langchain_core.indexing import index
 
         if any(c.source != source for c in chunks):
             raise ValueError("every chunk must come from `source`")
-        docs = [Document(page_content=c.text, metadata=c.metadata(), id=c.id) for c in chunks]
+        docs = [Document(page_content=c.embed_text, metadata=c.metadata(), id=c.id) for c in chunks]
         known = set(self.records.list_keys(group_ids=[source]))
         try:
             result = index(
@@ -183,10 +229,14 @@ class ChromaStore:
                 self.collection.delete(ids=fresh)
                 self.records.delete_keys(fresh)
             raise
+        name = PurePath(source).stem
+        self.keywords.replace_source(source, [(c.id, f"{c.embed_text}\n{name}") for c in chunks], card)
         return WriteStats(result["num_added"], result["num_deleted"], result["num_skipped"])
 
     def delete_source(self, source: str) -> int:
-        """Remove every chunk of `source` (store first, then its records, so a crash leaves it findable)."""
+        """Remove every chunk of `source`: keyword rows, then the store, then its records (a crash leaves the
+        records, so the next run finds the file again and finishes)."""
+        self.keywords.delete_source(source)
         keys = self.records.list_keys(group_ids=[source])
         for start in range(0, len(keys), 1000):
             batch = keys[start : start + 1000]
@@ -195,16 +245,18 @@ class ChromaStore:
         return len(keys)
 
     def drop(self) -> None:
-        """Delete the whole collection and its chunk records."""
+        """Delete the whole collection, its keyword index and its chunk records."""
+        self.keywords.drop()
         self.records.delete_keys(self.records.list_keys())
         self.client.delete_collection(self.name)
 
-    def search(self, embedding: Sequence[float], k: int) -> list[Hit]:
-        if self.count() == 0:
+    def search(self, embedding: Sequence[float], k: int, sources: Sequence[str] | None = None) -> list[Hit]:
+        if self.count() == 0 or (sources is not None and not list(sources)):
             return []
         res = self.collection.query(
             query_embeddings=[list(embedding)],
             n_results=k,
+            where=_where(sources),
             include=["documents", "metadatas", "distances"],
         )
         hits = []
@@ -213,6 +265,28 @@ class ChromaStore:
         ):
             hits.append(Hit(chunk=_chunk_from(id_, text or "", dict(meta or {})), score=1.0 - float(dist)))
         return hits
+
+    def keyword_search(self, query: str, k: int, sources: Sequence[str] | None = None) -> list[tuple[str, float]]:
+        return self.keywords.search(query, k, sources)
+
+    def get(self, ids: Sequence[str], embedding: Sequence[float]) -> list[Hit]:
+        if not ids:
+            return []
+        try:
+            got = self.collection.get(ids=list(ids), include=["documents", "metadatas", "embeddings"])
+            vectors = list(got["embeddings"])
+        except Exception as exc:  # noqa: BLE001 - another process wrote chunks this one's vector segment lacks
+            logger.debug("vectors of keyword hits unavailable (%s); scoring them 0", exc)
+            got = self.collection.get(ids=list(ids), include=["documents", "metadatas"])
+            vectors = [None] * len(got["ids"])
+        by_id = {
+            i: Hit(_chunk_from(i, t or "", dict(m or {})), 0.0 if e is None else _cosine(embedding, e))
+            for i, t, m, e in zip(got["ids"], got["documents"], got["metadatas"], vectors, strict=True)
+        }
+        return [by_id[i] for i in ids if i in by_id]
+
+    def cards(self) -> dict[str, dict[str, Any]]:
+        return self.keywords.cards()
 
     def all_chunks(self) -> list[Chunk]:
         got = self.collection.get(include=["documents", "metadatas"])
@@ -225,9 +299,20 @@ class ChromaStore:
 class MergedStore:
     """Searches several stores and keeps the k best hits overall (e.g. an upload plus the company docs)."""
 
-    def __init__(self, stores: Sequence[Any]) -> None:
+    def __init__(self, stores: Sequence[Store]) -> None:
         self.stores = list(stores)
 
-    def search(self, embedding: Sequence[float], k: int) -> list[Hit]:
-        hits = [h for store in self.stores for h in store.search(embedding, k)]
+    def search(self, embedding: Sequence[float], k: int, sources: Sequence[str] | None = None) -> list[Hit]:
+        hits = [h for store in self.stores for h in store.search(embedding, k, sources)]
         return sorted(hits, key=lambda h: h.score, reverse=True)[:k]
+
+    def keyword_search(self, query: str, k: int, sources: Sequence[str] | None = None) -> list[tuple[str, float]]:
+        found = [h for store in self.stores for h in store.keyword_search(query, k, sources)]
+        return sorted(found, key=lambda h: h[1], reverse=True)[:k]
+
+    def get(self, ids: Sequence[str], embedding: Sequence[float]) -> list[Hit]:
+        by_id = {h.chunk.id: h for store in self.stores for h in store.get(ids, embedding)}
+        return [by_id[i] for i in ids if i in by_id]
+
+    def cards(self) -> dict[str, dict[str, Any]]:
+        return {source: card for store in self.stores for source, card in store.cards().items()}

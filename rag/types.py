@@ -23,10 +23,16 @@ class Chunk:
     chunk_index: int
     content_hash: str
     doc_hash: str
+    context: str = ""  # the document's card line (rag.cards), embedded and keyword-indexed with the text
 
     @property
     def file_name(self) -> str:
         return PurePath(self.source).name
+
+    @property
+    def embed_text(self) -> str:
+        """What is embedded and keyword-indexed: the card line, then the text."""
+        return f"{self.context}\n{self.text}" if self.context else self.text
 
     def metadata(self) -> dict[str, str | int]:
         meta: dict[str, str | int] = {
@@ -36,6 +42,8 @@ class Chunk:
             "content_hash": self.content_hash,
             "doc_hash": self.doc_hash,
         }
+        if self.context:
+            meta["context"] = self.context
         if self.page is not None:
             meta["page"] = self.page
         return meta

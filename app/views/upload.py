@@ -16,9 +16,9 @@ from app.state import get_pipeline, get_uploads, session_id
 from app.views.common import conversation
 from ingest.index import Indexer
 from ingest.upload import UploadLimits, index_upload
-from rag.answer import Answerer, AnswerStream, Turn
+from rag.answer import AnswerStream, Turn
 from rag.errors import RagError
-from rag.store import MergedStore
+from rag.store import MergedStore, Store
 
 
 def _limits() -> UploadLimits:
@@ -74,14 +74,12 @@ def render() -> None:
         st.session_state.pop("upload-chat", None)
         st.rerun()
     with_company = st.toggle("Also search the company documents", value=False)
-    r = pipeline.settings.retrieve
 
     def ask(question: str, turns: list[Turn], on_wait: Callable[[int], None]) -> AnswerStream:
-        store: Any = uploads.store(sid)
+        store: Store = uploads.store(sid)
         if with_company:
             store = MergedStore([store, pipeline.open_store(create=False)])
-        answerer = Answerer(pipeline.embedder, store, pipeline.generator, k=r.k, min_score=r.min_score)
-        return answerer.ask(question, history=turns, on_wait=on_wait)
+        return pipeline.answerer_for(store).ask(question, history=turns, on_wait=on_wait)
 
     conversation("upload-chat", "Ask about the uploaded document", ask)
 

@@ -31,8 +31,11 @@ def settings_for(tmp_path):
 
 
 def chunk_ids(tmp_path):
-    pipeline = build_pipeline(settings_for(tmp_path))
-    return sorted(c.id for c in pipeline.open_store(create=False).all_chunks())
+    """The collection's chunk ids, after checking that the keyword index holds exactly the same ones."""
+    store = build_pipeline(settings_for(tmp_path)).open_store(create=False)
+    ids = sorted(c.id for c in store.all_chunks())
+    assert sorted(store.keywords.ids()) == ids
+    return ids
 
 
 def test_first_run_adds_then_nothing_to_do_without_loading_anything(tmp_path):
@@ -73,6 +76,10 @@ def test_delete_add_and_overwrite(tmp_path):
     assert doc01 == ["Overwritten: this document is now about giraffes."]
     assert sorted(r.source.rsplit("/", 1)[-1] for r in pipeline.files.all()) == sorted(p.name for p in src.iterdir())
     assert chunk_ids(tmp_path) == sorted(pipeline.store.records.list_keys())  # no orphaned record
+    assert set(pipeline.store.cards()) == {r.source for r in pipeline.files.all()}  # one card per file
+    assert [i for i, _ in pipeline.store.keyword_search("giraffes", 5)] == [
+        c.id for c in pipeline.store.all_chunks() if c.file_name == "doc01.md"
+    ]
 
 
 def test_result_equals_a_clean_run(tmp_path):
@@ -171,11 +178,13 @@ def test_queries_keep_working_while_another_process_reindexes(tmp_path):
     writer = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     reader = build_pipeline(settings_for(tmp_path)).answerer
     queries = errors = 0
+    last_error = ""
     while writer.poll() is None:
         try:
             assert reader.retrieve("topic2 fact3 is number", k=3)
-        except Exception:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001
             errors += 1
+            last_error = repr(exc)
         queries += 1
     assert writer.returncode == 0, writer.stderr.read()
-    assert queries > 5 and errors == 0
+    assert queries > 5 and errors == 0, last_error

@@ -1,38 +1,141 @@
-"""Re-ranking by question terms, by hand."""
+"""Keyword index, fusion, document scope and filters, by hand, over a real Chroma with the hashing embedder."""
 
-from rag.retrieve import rerank, terms
-from rag.types import Chunk, Hit
+from datetime import date
+
+import pytest
+
+from rag.cards import Card
+from rag.errors import ConfigError
+from rag.keyword import KeywordIndex, tokenize
+from rag.pipeline import build_pipeline
+from rag.retrieve import Filters, Retriever, scope_for, terms
+from rag.types import Chunk
 
 
-def hit(text: str, score: float) -> Hit:
-    return Hit(Chunk(text[:8], text, "/d.pdf", 1, 0, "h", "d"), score)
+def test_tokens_are_stemmed_words_plain_numbers_and_cjk_bigrams():
+    assert tokenize("What were Apple's total net sales (82,959) for June 25, 2022?") == [
+        "appl", "total", "net", "sale", "82959", "june", "25", "2022",
+    ]  # fmt: skip
+    assert tokenize("Revenues grew 2.5%") == ["revenu", "grew", "2d5"]
+    assert tokenize("远程办公几天") == ["远程", "程办", "办公", "公几", "几天"]
+    assert tokenize("新员工 B") == ["新员", "员工", "b"]
+    assert terms("the revenue; revenues") == {"revenu"}
 
 
-def test_terms():
-    assert terms("What were Apple's total net sales for June 25, 2022?") == {
-        "apple", "total", "net", "sales", "june", "25", "2022",
+def test_keyword_index_replaces_a_source_whole_and_filters_by_source():
+    index = KeywordIndex(None, "t")
+    index.replace_source("/a.md", [("a1", "Hotels in London cost up to 220 EUR"), ("a2", "Taxis are fine")], None)
+    index.replace_source("/b.md", [("b1", "London office opening hours")], {"title": "B"})
+    assert [i for i, _ in index.search("hotel London", 5)] == ["a1", "b1"]
+    assert [i for i, _ in index.search("London", 5, sources=["/b.md"])] == ["b1"]
+    index.replace_source("/a.md", [("a3", "Hotels are booked by the travel desk")], None)
+    assert index.ids() == {"a3", "b1"}
+    index.delete_source("/b.md")
+    assert index.ids() == {"a3"} and index.cards() == {}
+    assert index.search("", 5) == [] and index.search("London", 5, sources=[]) == []
+
+
+def test_chinese_is_found_by_keyword_alone():
+    index = KeywordIndex(None, "zh")
+    index.replace_source("/en.md", [("en", "Employees may work remotely three days a week.")], None)
+    index.replace_source("/zh.md", [("zh", "员工每周最多可以远程办公三天。")], None)
+    assert index.search("员工每周可以远程办公几天？", 5)[0][0] == "zh"
+
+
+def _chunk(source: str, text: str, i: int, context: str = "") -> Chunk:
+    return Chunk(f"{source}#{i}", text, source, 1, i, "h", "d", context)
+
+
+@pytest.fixture
+def filings(fake_settings):
+    """Four filings of two companies, the same table in each; cards as ingest writes them."""
+    pipeline = build_pipeline(fake_settings)
+    store = pipeline.store
+    for company, ticker in (("Apple Inc.", "AAPL"), ("Intel Corporation", "INTC")):
+        for end, label in (("2023-04-01", "2023 Q2"), ("2023-07-01", "2023 Q3")):
+            card = Card(
+                companies=[company],
+                tickers=[ticker],
+                kind="quarterly report",
+                form="10-Q",
+                period=f"quarterly period ended {end}",
+                period_end=end,
+                file_name=f"{label} {ticker}.pdf",
+            )
+            source = f"/filings/{label} {ticker}.pdf"
+            chunks = [
+                _chunk(source, f"Total net sales {len(label) * 1000 + ord(ticker[0])} gross margin", 0, card.line),
+                _chunk(source, "Risk factors: supply chain and competition.", 1, card.line),
+            ]
+            store.replace_source(source, chunks, pipeline.embedder, card.to_dict())
+    return pipeline
+
+
+def test_a_company_and_period_in_the_question_pick_the_document(filings):
+    retriever = filings.retriever(filings.store)
+    hits = retriever.retrieve("What were Intel's total net sales in Q2 2023?", 2)
+    assert {h.chunk.file_name for h in hits} == {"2023 Q2 INTC.pdf"}
+    hits = retriever.retrieve("Apple total net sales in the quarter ended July 1, 2023", 1)
+    assert hits[0].chunk.file_name == "2023 Q3 AAPL.pdf"
+    hits = retriever.retrieve("What was AAPL's gross margin in the latest 10-Q?", 2)
+    assert {h.chunk.file_name for h in hits} == {"2023 Q3 AAPL.pdf"}
+
+
+def test_a_question_across_documents_gets_each_of_them(filings):
+    retriever = filings.retriever(filings.store)
+    hits = retriever.retrieve("How have Apple's total net sales changed over time?", 2)
+    assert {h.chunk.file_name for h in hits} == {"2023 Q2 AAPL.pdf", "2023 Q3 AAPL.pdf"}
+    assert retriever.last_scope is not None and retriever.last_scope.spread
+
+
+def test_without_cards_the_whole_collection_is_searched(filings):
+    filings.settings.retrieve.use_cards = False
+    retriever = filings.retriever(filings.store)
+    hits = retriever.retrieve("Intel total net sales Q2 2023", 8)
+    assert len({h.chunk.source for h in hits}) == 4
+
+
+def test_filters_by_document_kind_folder_and_date(filings, tmp_path):
+    retriever = filings.retriever(filings.store)
+    only = Filters.parse(["2023 Q2 AAPL.pdf"])
+    assert {h.chunk.file_name for h in retriever.retrieve("total net sales", 8, only)} == {"2023 Q2 AAPL.pdf"}
+    after = Filters.parse(where=["date>=2023-06-01"])
+    assert {h.chunk.file_name for h in retriever.retrieve("net sales", 8, after)} == {
+        "2023 Q3 AAPL.pdf", "2023 Q3 INTC.pdf",
     }  # fmt: skip
-    assert terms("远程办公几天") == {"远", "程", "办", "公", "几", "天"}
+    assert retriever.retrieve("net sales", 8, Filters.parse(where=["kind=policy"])) == []
+    assert retriever.retrieve("net sales", 8, Filters.parse(where=[f"folder={tmp_path}"])) == []
+    assert len(retriever.retrieve("net sales", 8, Filters.parse(where=["folder=/filings"]))) == 8
 
 
-def test_exact_terms_lift_the_right_passage():
-    hits = [
-        hit("Net sales by category for the three months ended December 31, 2022", 0.80),
-        hit("Total net sales 82,959 three months ended June 25, 2022", 0.76),
-        hit("Unrelated text about parking", 0.70),
+@pytest.mark.parametrize("cond", ["size>3", "date>=yesterday", "colour=red", "kind>=x"])
+def test_bad_filters_are_clear_errors(cond):
+    with pytest.raises(ConfigError):
+        Filters.parse(where=[cond])
+
+
+def test_filter_parse():
+    f = Filters.parse(["*.pdf"], ["kind=Policy", "date>=2023-01-01", "date<=2023-12-31"])
+    assert f == Filters(("*.pdf",), (), ("policy",), date(2023, 1, 1), date(2023, 12, 31))
+    assert Filters().empty and not f.empty
+
+
+def test_scope_skips_a_rule_that_would_leave_nothing():
+    cards = {"/a.pdf": Card(companies=["Contoso Ltd"], kind="policy", file_name="a.pdf")}
+    assert scope_for("What does Fabrikam's policy say?", cards).sources is None
+    assert scope_for("What does Contoso's policy say?", cards).sources is None  # all documents: no narrowing
+
+
+def test_exact_terms_lift_the_right_passage(fake_settings):
+    pipeline = build_pipeline(fake_settings)
+    texts = [
+        "Net sales by category for the three months ended December 31, 2022",
+        "Total net sales 82,959 three months ended June 25, 2022",
+        "Unrelated text about parking",
     ]
-    ranked = rerank("total net sales for the three months ended June 25, 2022", hits, k=2)
-    assert [h.score for h in ranked] == [0.76, 0.80]  # scores stay cosine; only the order changes
-
-
-def test_weight_zero_keeps_dense_order():
-    hits = [hit("a b", 0.9), hit("question words here", 0.5)]
-    assert rerank("question words here", hits, k=2, weight=0.0) == hits
-
-
-def test_the_file_name_counts_as_the_chunks_terms():
-    same_table = "Inventories 5,433 total current assets"
-    q3_2022 = Hit(Chunk("a", same_table, "/filings/2022 Q3 AAPL.pdf", 3, 0, "h", "d"), 0.70)
-    q1_2023 = Hit(Chunk("b", same_table, "/filings/2023 Q1 AAPL.pdf", 3, 0, "h", "d"), 0.72)
-    ranked = rerank("Apple inventories in the Q3 2022 report", [q1_2023, q3_2022], k=2)
-    assert [h.chunk.id for h in ranked] == ["a", "b"]
+    chunks = [_chunk("/d.pdf", t, i) for i, t in enumerate(texts)]
+    pipeline.store.replace_source("/d.pdf", chunks, pipeline.embedder)
+    retriever = Retriever(pipeline.embedder, pipeline.store)
+    hit = retriever.retrieve("total net sales for the three months ended June 25, 2022", 1)[0]
+    assert hit.chunk.text == texts[1]
+    assert 0 < hit.score <= 1  # the reported score stays the cosine similarity

@@ -1,0 +1,183 @@
+"""Keyword search over a whole collection: BM25 in SQLite FTS5, beside the record manager.
+
+Text is tokenised here, not by SQLite, so English and Chinese get the treatment each needs:
+- English (any Latin script): lower-cased words, a short stop-word list dropped, Snowball (Porter 2) stems, so
+  "revenues" finds "revenue"; numbers keep their digits and lose thousands separators ("82,959" = "82959").
+- Chinese, Japanese kana and other CJK text: overlapping character bigrams (and the character itself when a run
+  is one character long), the standard dictionary-free way to index Chinese for BM25.
+The tokens are written space-separated into an FTS5 table with the `unicode61` tokenizer, which then only
+splits on those spaces. A collection's table holds one row per chunk (its id, source file and tokens), and a
+second table keeps each document's card (rag.cards) for filters and question matching.
+Writers keep it in step with Chroma (rag.store): a source's rows are replaced whole, in one transaction.
+Not here: dense search (rag.store), fusion (rag.retrieve).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+_TOKEN = re.compile(
+    r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]+"  # CJK runs
+    r"|\d+(?:[.,]\d+)*"  # numbers, with separators
+    r"|[^\W\d_]+(?:'[^\W\d_]+)?",  # words (any script)
+    re.UNICODE,
+)
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+
+STOP_WORDS = frozenset(
+    {
+        "a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are", "as", "at",
+        "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could",
+        "did", "do", "does", "doing", "down", "during", "each", "few", "for", "from", "further", "had", "has",
+        "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "if",
+        "in", "into", "is", "it", "its", "itself", "just", "me", "more", "most", "my", "myself", "no", "nor",
+        "not", "of", "off", "on", "once", "only", "or", "other", "our", "ours", "ourselves", "out", "over",
+        "own", "same", "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them",
+        "themselves", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under",
+        "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom",
+        "why", "will", "with", "would", "you", "your", "yours", "yourself", "yourselves",
+    }
+)  # fmt: skip
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Any:
+    import snowballstemmer
+
+    return snowballstemmer.stemmer("english")
+
+
+@lru_cache(maxsize=200_000)
+def _stem(word: str) -> str:
+    return str(_stemmer().stemWord(word))
+
+
+def tokenize(text: str) -> list[str]:
+    """Index tokens of `text`, in order (repeats kept: BM25 counts them)."""
+    out: list[str] = []
+    for match in _TOKEN.finditer(text.lower()):
+        tok = match.group()
+        if _CJK.match(tok):
+            if len(tok) == 1:
+                out.append(tok)
+            else:
+                out.extend(tok[i : i + 2] for i in range(len(tok) - 1))
+        elif tok[0].isdigit():
+            tok = tok.replace(",", "")
+            out.append(tok.replace(".", "d") if tok.count(".") == 1 else tok.replace(".", ""))
+        else:
+            tok = tok.removesuffix("'s").replace("'", "")
+            if tok and tok not in STOP_WORDS:
+                out.append(_stem(tok))
+    return out
+
+
+def _table(namespace: str) -> str:
+    return "ragqa_kw_" + hashlib.sha1(namespace.encode()).hexdigest()[:16]
+
+
+class KeywordIndex:
+    """The BM25 index of one collection (`namespace`) in a SQLite file, or in memory with `path=None`."""
+
+    def __init__(self, path: Path | None, namespace: str) -> None:
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.namespace = namespace
+        self.table = _table(namespace)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(
+            ":memory:" if path is None else str(path), timeout=30, check_same_thread=False, isolation_level=None
+        )
+        if path is not None:
+            self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(
+            f"CREATE VIRTUAL TABLE IF NOT EXISTS {self.table} USING fts5("
+            "tokens, chunk_id UNINDEXED, source UNINDEXED, tokenize='unicode61 remove_diacritics 0')"
+        )
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS ragqa_cards (namespace TEXT NOT NULL, source TEXT NOT NULL, "
+            "card TEXT NOT NULL, PRIMARY KEY (namespace, source))"
+        )
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Cursor]:
+        with self._lock:
+            cur = self._db.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            cur.execute("COMMIT")
+
+    def replace_source(self, source: str, rows: Sequence[tuple[str, str]], card: dict[str, Any] | None) -> None:
+        """Make `rows` ((chunk id, text), ...) the only rows of `source`, and `card` its card, atomically."""
+        data = [(" ".join(tokenize(text)), chunk_id, source) for chunk_id, text in rows]
+        with self._transaction() as cur:
+            cur.execute(f"DELETE FROM {self.table} WHERE source = ?", (source,))
+            cur.executemany(f"INSERT INTO {self.table} (tokens, chunk_id, source) VALUES (?, ?, ?)", data)
+            cur.execute("DELETE FROM ragqa_cards WHERE namespace = ? AND source = ?", (self.namespace, source))
+            if card is not None:
+                cur.execute(
+                    "INSERT INTO ragqa_cards (namespace, source, card) VALUES (?, ?, ?)",
+                    (self.namespace, source, json.dumps(card, ensure_ascii=False)),
+                )
+
+    def delete_source(self, source: str) -> None:
+        with self._transaction() as cur:
+            cur.execute(f"DELETE FROM {self.table} WHERE source = ?", (source,))
+            cur.execute("DELETE FROM ragqa_cards WHERE namespace = ? AND source = ?", (self.namespace, source))
+
+    def drop(self) -> None:
+        with self._transaction() as cur:
+            cur.execute(f"DROP TABLE IF EXISTS {self.table}")
+            cur.execute("DELETE FROM ragqa_cards WHERE namespace = ?", (self.namespace,))
+
+    def ids(self) -> set[str]:
+        with self._lock:
+            return {r[0] for r in self._db.execute(f"SELECT chunk_id FROM {self.table}")}
+
+    def source_ids(self, source: str) -> set[str]:
+        with self._lock:
+            rows = self._db.execute(f"SELECT chunk_id FROM {self.table} WHERE source = ?", (source,))
+            return {r[0] for r in rows}
+
+    def cards(self) -> dict[str, dict[str, Any]]:
+        """Every document's card, by source."""
+        with self._lock:
+            rows = self._db.execute("SELECT source, card FROM ragqa_cards WHERE namespace = ?", (self.namespace,))
+            return {source: json.loads(card) for source, card in rows}
+
+    def search(self, query: str, k: int, sources: Iterable[str] | None = None) -> list[tuple[str, float]]:
+        """The k best (chunk id, BM25 score) for `query`'s tokens (any of them), best first; within `sources`
+        when given."""
+        tokens = sorted(set(tokenize(query)))
+        if not tokens:
+            return []
+        match = " OR ".join(f'"{t}"' for t in tokens)
+        sql = f"SELECT chunk_id, -bm25({self.table}) AS s FROM {self.table} WHERE {self.table} MATCH ?"
+        params: list[Any] = [match]
+        if sources is not None:
+            allowed = list(sources)
+            if not allowed:
+                return []
+            sql += f" AND source IN ({','.join('?' * len(allowed))})"
+            params += allowed
+        sql += " ORDER BY s DESC LIMIT ?"
+        params.append(k)
+        with self._lock:
+            return [(r[0], float(r[1])) for r in self._db.execute(sql, params)]
+
+    def close(self) -> None:
+        self._db.close()
