@@ -40,7 +40,9 @@ class Table:
 
 def _is_row(line: str) -> bool:
     m = _ROW.match(line)
-    return m is not None and bool(re.search(r"\d", m.group(2))) and not _YEAR_COLUMNS.match(line)
+    if m is None or not re.search(r"\d", m.group(2)) or _YEAR_COLUMNS.match(line):
+        return False
+    return not find_dates(line)  # a line of column dates is a heading
 
 
 def column_names(header: str) -> list[str]:

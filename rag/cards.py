@@ -398,14 +398,16 @@ def question_scope(question: str, cards: Iterable[Card]) -> QuestionScope:
     )
 
 
-def period_matches(scope: QuestionScope, card: Card) -> bool:
+def period_matches(scope: QuestionScope, card: Card, weak: bool = False) -> bool:
     """The question names the period this document covers: its end date, or its fiscal quarter as the
-    document or its file name states it ("Q2 2023", "2023 Q2")."""
+    document or its file name states it ("Q2 2023", "2023 Q2"). With `weak`, also the calendar quarter its
+    period ends in (a quarterly report ending September 30, 2023 covers calendar "Q3 2023"), which a reader
+    may mean when the document's own fiscal quarters differ."""
     end = card.end_date
     if end is not None and end in scope.dates:
         return True
     labels = {card.fiscal} if card.fiscal else set()
     labels.update(_fiscal_labels(PurePath(card.file_name).stem))
-    if end is not None and card.kind == "quarterly report":  # the calendar quarter it ends in
+    if weak and end is not None and card.kind == "quarterly report":
         labels.add(f"Q{(end.month - 1) // 3 + 1} {end.year}")
     return any(f in labels for f in scope.fiscal)

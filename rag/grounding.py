@@ -58,7 +58,7 @@ def check_citations(
         if len(cited) < len(cites):
             reason = "cites a source that does not exist"
         else:
-            text = "\n".join(s.text for s in cited)
+            text = "\n".join(f"{s.context}\n{s.text}" for s in cited)  # the card line was shown too
             missing = sorted(_numbers(claim) - _numbers(text) - known)
             words = {w.lower() for w in _WORD.findall(claim)}
             overlap = len(words & {w.lower() for w in _WORD.findall(text)}) / len(words) if words else 1.0

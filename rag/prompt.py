@@ -60,12 +60,19 @@ def _label(hit: Hit, n: int) -> str:
     return f"[{n}] {name}{page}"
 
 
+def _about(hit: Hit) -> str:
+    """What the document is (its card line, rag.cards, read from the document itself: so inside the fence),
+    so the model knows whose figures and which period a block holds."""
+    about = hit.chunk.context.removesuffix(f" | {PurePath(hit.chunk.source).name}")
+    return f"(From: {about})\n" if about and about != PurePath(hit.chunk.source).name else ""
+
+
 def format_context(hits: Sequence[Hit], numbers: Sequence[int] | None = None) -> str:
     """Numbered, quoted blocks; `numbers` gives each hit's number (default 1, 2, ...). A fence inside the
     document text is broken up, so it cannot close its block."""
     blocks = []
     for i, hit in enumerate(hits):
-        text = hit.chunk.text.replace(FENCE, "'' '")
+        text = (_about(hit) + hit.chunk.text).replace(FENCE, "'' '")
         blocks.append(f"{_label(hit, numbers[i] if numbers else i + 1)}\n{FENCE}\n{text}\n{FENCE}")
     return "\n\n".join(blocks)
 

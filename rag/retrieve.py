@@ -2,7 +2,8 @@
 
 1. Scope. The user's filters (`Filters`: documents, folders, kinds, date range) and what the question names,
    read against the documents' cards (rag.cards): a company or ticker keeps that company's documents, a
-   period ("Q2 2023", "the quarter ended April 1, 2023") the documents covering it, "latest" the newest of
+   period ("Q2 2023", "the quarter ended April 1, 2023") the documents covering it (as they or their file
+   names state it; the calendar quarter only when nothing states it), "latest" the newest of
    them, a kind ("10-K", "policy") the documents of that kind. A rule that would leave nothing is skipped.
 2. Candidates: the `candidates` best chunks by cosine similarity (Chroma) and the `candidates` best by BM25 over
    the whole collection (rag.keyword), both within the scope.
@@ -148,6 +149,7 @@ def scope_for(question: str, cards: Mapping[str, Card], filters: Filters | None 
             reasons.append(f"kind {', '.join(scope.kinds)}: {len(kinds)} documents")
     if scope.dates or scope.fiscal:
         periods = {s: c for s, c in allowed.items() if period_matches(scope, c)}
+        periods = periods or {s: c for s, c in allowed.items() if period_matches(scope, c, weak=True)}
         if periods:
             allowed = periods
             reasons.append(f"period: {len(periods)} documents")

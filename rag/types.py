@@ -65,6 +65,7 @@ class Source:
     score: float
     text: str
     chunk_id: str = ""
+    context: str = ""  # the document's card line, shown to the model with the text
 
     def citation(self) -> str:
         name = PurePath(self.source).name

@@ -93,3 +93,12 @@ def test_documents_page_lists_files_and_the_last_reindex(app, monkeypatch):
 def test_about_page(app):
     at = page(app, "about")
     assert "Mode:              fake" in at.text[0].value
+
+
+def test_chat_sidebar_filter_keeps_to_the_chosen_document(app):
+    assert "expense-policy.pdf" in app.multiselect(key="filter-docs").options
+    app.multiselect(key="filter-docs").select("employee-handbook.md").run()
+    app.chat_input[0].set_value("What is the hotel limit per night in London?").run()
+    assert not app.exception
+    sources = [t.value for t in app.chat_message[1].text if t.value.startswith("[")]
+    assert sources and all("employee-handbook.md" in s for s in sources)

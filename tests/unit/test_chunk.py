@@ -50,3 +50,21 @@ def test_chunks_carry_page_source_index_and_stable_ids():
     assert [x.id for x in c.chunk(pages, "/docs/a.pdf", "d0c")] == [x.id for x in chunks]
     assert c.chunk(pages, "/docs/a.pdf", "other")[0].id != chunks[0].id
     assert chunks[1].metadata()["file_name"] == "a.pdf"
+
+
+def test_a_table_split_across_chunks_repeats_its_headings_and_names_its_columns():
+    rows = "\n".join(f"Line item {i} {i},100 {i},200 {i},300 {i},400" for i in range(60))
+    page = (
+        "CONSOLIDATED STATEMENTS OF OPERATIONS\n(In millions)\nThree Months Ended Nine Months Ended\n"
+        f"July 1, 2023 June 25, 2022 July 1, 2023 June 25, 2022\n{rows}\nEnd of statement."
+    )
+    c = Chunker(COUNT, window=160, max_tokens=150, overlap_tokens=0)
+    chunks = c.chunk([Page(page, 3)], "/f.pdf", "h", context="Contoso Corp. | quarterly report")
+    assert len(chunks) >= 3
+    columns = "Columns: 1) Three Months Ended July 1, 2023; 2) Three Months Ended June 25, 2022; 3) Nine Months"
+    assert chunks[0].text.startswith("CONSOLIDATED STATEMENTS") and columns in chunks[0].text
+    for later in chunks[1:]:
+        assert later.text.startswith("(table continued)\nCONSOLIDATED STATEMENTS OF OPERATIONS\n(In millions)")
+        assert columns in later.text
+    assert all(n <= 160 for n in COUNT([ch.embed_text for ch in chunks]))  # card line + headings fit the window
+    assert all(ch.context == "Contoso Corp. | quarterly report" for ch in chunks)

@@ -139,3 +139,16 @@ def test_exact_terms_lift_the_right_passage(fake_settings):
     hit = retriever.retrieve("total net sales for the three months ended June 25, 2022", 1)[0]
     assert hit.chunk.text == texts[1]
     assert 0 < hit.score <= 1  # the reported score stays the cosine similarity
+
+
+def test_a_chinese_question_finds_the_chinese_sample_by_keyword_alone(fake_settings):
+    from ingest.index import Indexer
+    from tests.conftest import SAMPLE
+
+    pipeline = build_pipeline(fake_settings)
+    Indexer(pipeline).ingest([SAMPLE])
+    store = pipeline.store
+    top_id, _ = store.keyword_search("新员工试用期可以在家办公吗？", 3)[0]
+    assert store.get([top_id], [0.0] * pipeline.embedder.dim)[0].chunk.file_name == "remote-work-guide-zh.md"
+    keyword_only = Retriever(pipeline.embedder, store, dense_weight=0.0, coverage_weight=0.0, use_cards=False)
+    assert keyword_only.retrieve("远程办公的补贴是多少？", 1)[0].chunk.file_name == "remote-work-guide-zh.md"

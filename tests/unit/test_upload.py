@@ -75,3 +75,16 @@ def test_sessions_are_isolated_and_expire():
     assert sessions.count() == 0
     left = {c.name for c in sessions.client.list_collections()}  # the in-memory client is shared per process
     assert not left & {"upload-a", "upload-b"}
+
+
+def test_an_upload_is_keyword_indexed_with_the_same_ids_and_its_card():
+    embedder = HashingEmbedder()
+    sessions = UploadSessions(embedder.name, lambda: embedder.dim, ttl_seconds=60)
+    chunker = Chunker(embedder.count_tokens, 256, 200, 30)
+    store = sessions.store("kw")
+    index_upload("policy.pdf", (SAMPLE / "expense-policy.pdf").read_bytes(), store, embedder, chunker, LIMITS)
+    assert store.keywords.ids() == {c.id for c in store.all_chunks()}
+    [card] = store.cards().values()
+    assert card["kind"] == "policy" and card["file_name"] == "policy.pdf"
+    assert store.get([store.keyword_search("hotel London night", 1)[0][0]], [0.0] * embedder.dim)
+    sessions.close("kw")

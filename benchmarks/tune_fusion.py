@@ -1,0 +1,70 @@
+"""Sweep the fusion weights of retrieval over indexes built by `ragqa eval` (nothing is re-embedded).
+
+For each (dense, keyword, coverage) weight triple it prints, side by side: SciFact nDCG@10 on the *train*
+queries (tuning there keeps the test queries for the reported number), sec-10q source hit@1 / hit@4, and the
+Chinese set's first / top-4 share. Build the indexes first:
+
+    ragqa eval retrieval --beir ../shared/datasets/scifact --index /tmp/ev/scifact
+    ragqa eval qa --csv ../shared/datasets/sec-10q/qna_data.csv --docs ../shared/datasets/sec-10q/docs \
+        --retrieval-only --index /tmp/ev/sec
+    ragqa eval retrieval --beir tests/fixtures/zh-retrieval --index /tmp/ev/zh
+    .venv/bin/python benchmarks/tune_fusion.py /tmp/ev/scifact /tmp/ev/sec /tmp/ev/zh
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from pathlib import Path
+
+from rag.eval import distinct, load_beir, load_questions, matches, ndcg_at
+from rag.pipeline import build_pipeline
+from rag.settings import load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "datasets"
+
+
+def retriever_for(index: Path):  # noqa: ANN201 - a benchmark
+    pipeline = build_pipeline(load_settings(index_dir=index))
+    return pipeline.retriever(pipeline.open_store(create=False))
+
+
+def main() -> None:
+    scifact_index, sec_index, zh_index = (Path(p) for p in sys.argv[1:4])
+    scifact = load_beir(SHARED / "scifact", split="train")
+    sci_queries = list(scifact.queries.items())[:300]
+    zh = load_beir(ROOT / "tests" / "fixtures" / "zh-retrieval")
+    questions = load_questions(SHARED / "sec-10q" / "qna_data.csv")
+    sci, sec, chinese = retriever_for(scifact_index), retriever_for(sec_index), retriever_for(zh_index)
+    grid = list(itertools.product([1.0], [0.0, 0.3, 0.6, 1.0], [0.0, 0.25, 0.5]))
+    grid += [(0.3, 1.0, 0.5), (0.0, 1.0, 0.0), (0.5, 1.0, 0.25)]
+    print("dense keyword coverage | scifact-train nDCG@10 | sec hit@1 hit@4 | zh first top4")
+    for dense, keyword, cover in grid:
+        for r in (sci, sec, chinese):
+            r.dense_weight, r.keyword_weight, r.coverage_weight = dense, keyword, cover
+        ndcg = 0.0
+        for qid, text in sci_queries:
+            ranked = distinct([h.chunk.source.removeprefix("beir:") for h in sci.retrieve(text, 40)])
+            ndcg += ndcg_at(ranked, scifact.qrels[qid])
+        h1 = h4 = 0
+        for q in questions:
+            hits = sec.retrieve(q.question, 4)
+            h1 += bool(hits) and matches(hits[0].chunk.source, q.patterns)
+            h4 += any(matches(h.chunk.source, q.patterns) for h in hits)
+        z1 = z4 = 0
+        for qid, text in zh.queries.items():
+            ranked = distinct([h.chunk.source.removeprefix("beir:") for h in chinese.retrieve(text, 20)])
+            relevant = {d for d, g in zh.qrels[qid].items() if g > 0}
+            z1 += bool(ranked) and ranked[0] in relevant
+            z4 += bool(relevant & set(ranked[:4]))
+        n, m, z = len(sci_queries), len(questions), len(zh.queries)
+        print(
+            f"{dense:4.1f} {keyword:7.1f} {cover:8.2f} | {ndcg / n:21.4f} | {h1 / m:9.3f} {h4 / m:5.3f} | "
+            f"{z1 / z:8.3f} {z4 / z:4.3f}",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

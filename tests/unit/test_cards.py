@@ -1,0 +1,146 @@
+"""Document cards from documents of several kinds (none of them an SEC filing), and questions read against them."""
+
+import json
+from datetime import date
+
+from ingest.tables import column_names, find_tables
+from rag.cards import Card, make_card, period_matches, question_scope, read_sidecar
+from rag.types import Page
+
+POLICY = """Northwind Traders Ltd
+Travel and Expense Policy
+Effective January 1, 2024
+
+1. Scope
+This policy applies to all employees who travel on company business. Hotels may cost up to GBP 180 per night."""
+
+CONTRACT = """SERVICES AGREEMENT
+
+This Services Agreement (the "Agreement") is dated March 15, 2023 between Fabrikam, Inc., a Delaware
+corporation ("Provider"), and Contoso Pharmaceuticals GmbH ("Client").
+
+1. Services. Provider shall deliver the services described in Exhibit A."""
+
+MANUAL = """# Model X200 Dishwasher — User Manual
+
+Read these instructions before first use. Keep this manual for later reference.
+
+## Installation
+Connect the inlet hose to a cold water tap."""
+
+ZH_REPORT = """华信科技股份有限公司
+2023年第二季度报告
+
+截至2023年6月30日，公司实现营业收入12.5亿元，同比增长8%。本报告所载财务数据未经审计。"""
+
+FILING = """QUARTERLY REPORT
+Contoso Corp.
+For the quarterly period ended March 31, 2024
+Contoso Corp. | Q1 FY2024 Form 10-Q | 1"""
+
+
+def test_a_policy():
+    card = make_card([Page(POLICY, 1), Page("2. Hotels ...", 2)], "travel.pdf")
+    assert (card.kind, card.companies[0], card.period_end) == ("policy", "Northwind Traders Ltd", "2024-01-01")
+    assert card.title == "Northwind Traders Ltd" and card.language == "en"
+
+
+def test_a_contract():
+    card = make_card([Page(CONTRACT, 1)], "msa-fabrikam.pdf")
+    assert card.kind == "contract"
+    assert {"Fabrikam, Inc", "Contoso Pharmaceuticals GmbH"} <= {n.rstrip(".") for n in card.companies}
+    assert card.period_end == "2023-03-15"
+
+
+def test_a_manual():
+    card = make_card([Page(MANUAL, None)], "x200.md")
+    assert (card.kind, card.title, card.companies, card.period) == (
+        "manual",
+        "Model X200 Dishwasher — User Manual",
+        [],
+        "",
+    )
+
+
+def test_a_chinese_quarterly_report():
+    card = make_card([Page(ZH_REPORT, 1)], "hx-2023q2.pdf")
+    assert card.kind == "quarterly report" and card.language == "zh"
+    assert card.companies == ["华信科技股份有限公司"] and "华信科技" in card.aliases()
+    assert card.period_end == "2023-06-30"
+    scope = question_scope("华信科技2023年第二季度的营业收入是多少？", [card])
+    assert scope.companies == ("华信科技",) and period_matches(scope, card)
+    assert not period_matches(question_scope("华信科技2023年第三季度", [card]), card, weak=True)
+
+
+def test_a_filing_names_its_fiscal_quarter():
+    pages = [Page(FILING, 1), Page("Contoso Corp. | Q1 FY2024 Form 10-Q | 2", 2), Page("Q1 FY2024 | 3", 3)]
+    card = make_card(pages, "contoso-10q.pdf")
+    assert (card.kind, card.form, card.fiscal, card.period_end) == ("quarterly report", "10-Q", "Q1 2024", "2024-03-31")
+    assert "Contoso" in card.aliases()
+    assert card.line == (
+        "Contoso Corp. | quarterly report, Form 10-Q | quarterly period ended March 31, 2024 (Q1 2024) | contoso-10q.pdf"
+    )
+    for question in ("Contoso revenue in Q1 2024?", "Contoso revenue for the quarter ended March 31, 2024"):
+        assert period_matches(question_scope(question, [card]), card)
+    assert not period_matches(question_scope("Contoso revenue in Q2 2024?", [card]), card)
+
+
+def test_questions():
+    scope = question_scope("How has revenue changed in the latest annual report?", [])
+    assert scope.latest and scope.multi and scope.kinds == ("annual report",)
+    assert question_scope("What was AAPL's margin on July 1, 2023?", []).dates == (date(2023, 7, 1),)
+
+
+def test_a_sidecar_overrides_fields(tmp_path):
+    doc = tmp_path / "memo.txt"
+    doc.write_text("Some memo")
+    (tmp_path / "memo.txt.card.json").write_text(json.dumps({"kind": "minutes", "companies": ["Acme"], "x": 1}))
+    card = make_card([Page("Some memo", None)], doc.name, overrides=read_sidecar(doc))
+    assert (card.kind, card.companies) == ("minutes", ["Acme"])
+    assert read_sidecar(tmp_path / "none.txt") == {}
+    assert Card.from_dict(card.to_dict()) == card
+
+
+STATEMENT = """Apple Inc.
+CONDENSED CONSOLIDATED STATEMENTS OF OPERATIONS (Unaudited)
+(In millions)
+Three Months Ended Nine Months Ended
+July 1,
+2023
+June 25,
+2022
+July 1,
+2023
+June 25,
+2022
+Net sales:
+   Products $ 60,584 $ 63,355 $ 230,901 $ 245,241
+   Services 21,213 19,604 62,886 58,941
+Total net sales 81,797 82,959 293,787 304,182
+See accompanying Notes."""
+
+
+def test_tables_get_their_headings_and_named_columns():
+    [table] = find_tables(STATEMENT)
+    assert STATEMENT[table.header_start :].startswith("Apple Inc.")
+    assert STATEMENT[table.rows_start :].startswith("   Products")
+    assert STATEMENT[: table.end].endswith("304,182")
+    assert table.columns == (
+        "Columns: 1) Three Months Ended July 1, 2023; 2) Three Months Ended June 25, 2022; "
+        "3) Nine Months Ended July 1, 2023; 4) Nine Months Ended June 25, 2022"
+    )
+    assert table.prefix.splitlines()[:4] == [
+        "(table continued)",
+        "Apple Inc.",
+        "CONDENSED CONSOLIDATED STATEMENTS OF OPERATIONS (Unaudited)",
+        "(In millions)",
+    ]
+    assert column_names("December 31, 2023 June 30, 2023") == ["December 31, 2023", "June 30, 2023"]
+    assert column_names("Year Ended\n2023 2022") == ["Year Ended 2023", "Year Ended 2022"]
+    assert find_tables("Prose with one figure 12 and 13 only.") == []
+
+
+def test_the_calendar_quarter_is_a_weak_match():
+    card = make_card([Page("Form 10-Q\nFor the quarterly period ended September 30, 2023", 1)], "q.pdf")
+    scope = question_scope("revenue in Q3 2023", [card])
+    assert not period_matches(scope, card) and period_matches(scope, card, weak=True)

@@ -1,0 +1,68 @@
+"""Evaluation metrics by hand, and `ragqa eval` end to end in fake mode (hashing embedder, replayed answers)."""
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from app.cli import main
+from rag.eval import figure_in, figures, first_money, matches, mrr_at, ndcg_at, recall_at
+from tests.conftest import ROOT, SAMPLE
+
+
+def test_ranking_metrics():
+    grades = {"a": 1, "b": 2}
+    assert ndcg_at(["b", "a", "x"], grades) == pytest.approx(1.0)
+    # a at rank 1 (gain 1), b at rank 3 (gain 2 / log2 4 = 1); ideal 2 + 1 / log2 3
+    assert ndcg_at(["a", "x", "b"], grades) == pytest.approx(2.0 / (2 + 1 / 1.584962500721156))
+    assert recall_at(["x", "a"], grades, 1) == 0 and recall_at(["x", "a"], grades, 2) == 0.5
+    assert mrr_at(["x", "y", "b"], grades) == pytest.approx(1 / 3) and mrr_at(["x"], grades) == 0
+
+
+def test_figures_and_matching():
+    assert figures("Net sales were $82,959 million in 2022, up 2%.") == [
+        Decimal("82959000000"), Decimal("2"), Decimal("82959"),
+    ]  # fmt: skip
+    assert first_money("In Q3 2022 sales were $82,959 million.") == Decimal("82959000000")
+    assert figure_in(Decimal("82959000000"), "They were 82,959 (in millions).")
+    assert figure_in(Decimal("23198000000"), "Cash from operations: $23.198 billion")
+    assert not figure_in(Decimal("82959000000"), "They were 81,434.")
+    assert matches("/docs/2023 Q3 AAPL.pdf", ["*2023 Q3 AAPL*"]) and not matches("/d/2023 Q2 AAPL.pdf", ["*Q3*"])
+
+
+def test_eval_retrieval_on_a_beir_folder(capsys, monkeypatch):
+    monkeypatch.setenv("RAGQA_MODE", "fake")
+    assert main(["eval", "retrieval", "--beir", str(ROOT / "tests" / "fixtures" / "zh-retrieval"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) == {"ndcg@10", "recall@10", "recall@100", "mrr@10", "queries", "seconds"}
+    assert out["queries"] == 40 and 0.5 < out["ndcg@10"] <= 1 and out["recall@100"] == 1.0
+
+
+def test_eval_qa_on_a_question_csv(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("RAGQA_MODE", "fake")
+    monkeypatch.setenv("RAGQA_RETRIEVE__MIN_SCORE", "0")
+    csv = tmp_path / "q.csv"
+    csv.write_text(
+        "Question,Source Docs,Answer\n"
+        '"How much may a hotel cost per night in London?",*expense-policy*,"EUR 220 per night"\n'
+        '"员工每周最多可以远程办公几天？","*remote-work*,*nothing*","三天"\n',
+        encoding="utf-8",
+    )
+    report = tmp_path / "r.jsonl"
+    args = ["eval", "qa", "--csv", str(csv), "--docs", str(SAMPLE), "--k", "2", "--report", str(report), "--json"]
+    assert main([*args, "--retrieval-only"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["questions"] == 2 and out["k"] == 2 and out["answer_match"] is None
+    assert out["source_hit@1"] == 1.0 == out["source_hit@k"]
+    lines = [json.loads(line) for line in report.read_text(encoding="utf-8").splitlines()]
+    assert lines[1]["retrieved"][0]["file"] == "remote-work-guide-zh.md" and lines[1]["hit_at_1"]
+    assert main(args) == 0  # with answers: the fake generator's replies hold no gold figure
+    out = json.loads(capsys.readouterr().out)
+    assert out["answer_match"] == 0.0
+
+
+def test_a_missing_column_is_a_clear_error(tmp_path, capsys):
+    csv = tmp_path / "q.csv"
+    csv.write_text("Q,A\nx,y\n")
+    assert main(["eval", "qa", "--csv", str(csv), "--docs", str(SAMPLE), "--index", str(tmp_path / "i")]) == 1
+    assert "lacks the column(s) Question, Source Docs" in capsys.readouterr().err
