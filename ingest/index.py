@@ -149,7 +149,8 @@ class Indexer:
             st = path.stat()
         except OSError:
             return False
-        return record is not None and (record.size, record.mtime_ns) == (st.st_size, st.st_mtime_ns)
+        same = record is not None and (record.size, record.mtime_ns) == (st.st_size, st.st_mtime_ns)
+        return same and record is not None and record.current
 
     def prepare(self, path: Path, password: str | None = None, trusted: bool = True) -> Prepared | None:
         """Read and chunk one file; None when its content is already indexed (then it is not parsed)."""
@@ -163,7 +164,7 @@ class Indexer:
         data = read_file(path, self.settings.ingest.max_file_mb * 1024 * 1024)
         doc_hash = hashlib.sha256(data).hexdigest()
         old = self.pipeline.files.get(source)
-        if old is not None and old.doc_hash == doc_hash:  # touched, not changed: record the new mtime only
+        if old is not None and old.current and old.doc_hash == doc_hash:  # touched, not changed: new mtime only
             self.pipeline.files.put(FileRecord(source, doc_hash, len(data), st.st_mtime_ns, old.chunks))
             return None
         factor = self.settings.ingest.pdf_limit_factor if trusted else 1
@@ -229,7 +230,7 @@ class Indexer:
             for source, title, text in docs[start : start + batch]:
                 doc_hash = hashlib.sha256(f"{title}\x00{text}".encode()).hexdigest()
                 old = self.pipeline.files.get(source)
-                if old is not None and old.doc_hash == doc_hash:
+                if old is not None and old.current and old.doc_hash == doc_hash:
                     continue
                 card = Card(title=title) if title else None
                 chunks = self.chunker.chunk([Page(text, None)], source, doc_hash, context=card.line if card else "")

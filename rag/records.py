@@ -20,6 +20,9 @@ from pathlib import Path
 from typing import Any
 
 DB_NAME = "records.sqlite3"
+# How chunks are made and indexed. A file recorded under an older format counts as changed, so the next ingest
+# or re-index rebuilds it (format 2: document cards, table headings and the keyword index).
+INDEX_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,11 @@ class FileRecord:
     size: int
     mtime_ns: int
     chunks: int
+    format: int = INDEX_FORMAT
+
+    @property
+    def current(self) -> bool:
+        return self.format == INDEX_FORMAT
 
 
 class FileRecords:
@@ -46,6 +54,9 @@ class FileRecords:
             "doc_hash TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, chunks INTEGER NOT NULL, "
             "indexed_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP, PRIMARY KEY (namespace, source))"
         )
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(ragqa_files)")}
+        if "format" not in columns:  # written before formats were recorded: format 1
+            self._db.execute("ALTER TABLE ragqa_files ADD COLUMN format INTEGER NOT NULL DEFAULT 1")
 
     @contextmanager
     def _cursor(self) -> Iterator[sqlite3.Cursor]:
@@ -55,7 +66,7 @@ class FileRecords:
     def get(self, source: str) -> FileRecord | None:
         with self._cursor() as cur:
             row = cur.execute(
-                "SELECT source, doc_hash, size, mtime_ns, chunks FROM ragqa_files WHERE namespace=? AND source=?",
+                "SELECT source, doc_hash, size, mtime_ns, chunks, format FROM ragqa_files WHERE namespace=? AND source=?",
                 (self.namespace, source),
             ).fetchone()
         return FileRecord(*row) if row else None
@@ -63,7 +74,8 @@ class FileRecords:
     def all(self) -> list[FileRecord]:
         with self._cursor() as cur:
             rows = cur.execute(
-                "SELECT source, doc_hash, size, mtime_ns, chunks FROM ragqa_files WHERE namespace=? ORDER BY source",
+                "SELECT source, doc_hash, size, mtime_ns, chunks, format FROM ragqa_files WHERE namespace=? "
+                "ORDER BY source",
                 (self.namespace,),
             ).fetchall()
         return [FileRecord(*r) for r in rows]
@@ -71,9 +83,17 @@ class FileRecords:
     def put(self, record: FileRecord) -> None:
         with self._cursor() as cur:
             cur.execute(
-                "INSERT OR REPLACE INTO ragqa_files (namespace, source, doc_hash, size, mtime_ns, chunks) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (self.namespace, record.source, record.doc_hash, record.size, record.mtime_ns, record.chunks),
+                "INSERT OR REPLACE INTO ragqa_files (namespace, source, doc_hash, size, mtime_ns, chunks, format) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    self.namespace,
+                    record.source,
+                    record.doc_hash,
+                    record.size,
+                    record.mtime_ns,
+                    record.chunks,
+                    record.format,
+                ),
             )
 
     def delete(self, source: str) -> None:

@@ -78,7 +78,8 @@ def test_a_filing_names_its_fiscal_quarter():
     assert (card.kind, card.form, card.fiscal, card.period_end) == ("quarterly report", "10-Q", "Q1 2024", "2024-03-31")
     assert "Contoso" in card.aliases()
     assert card.line == (
-        "Contoso Corp. | quarterly report, Form 10-Q | quarterly period ended March 31, 2024 (Q1 2024) | contoso-10q.pdf"
+        "Contoso Corp. | quarterly report, Form 10-Q | quarterly period ended March 31, 2024 (Q1 2024) | "
+        "contoso-10q.pdf"
     )
     for question in ("Contoso revenue in Q1 2024?", "Contoso revenue for the quarter ended March 31, 2024"):
         assert period_matches(question_scope(question, [card]), card)

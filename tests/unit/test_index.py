@@ -2,6 +2,8 @@
 
 import os
 
+import sqlite3
+
 import pytest
 
 from ingest.index import Indexer, discover
@@ -118,3 +120,18 @@ def test_discover_walks_folders_and_skips_hidden(tmp_path):
     (tmp_path / "a" / "b.PDF").write_text("b")
     (tmp_path / "a" / "c.png").write_text("c")
     assert [p.name for p in discover([tmp_path / "a"])] == ["b.PDF", "z.md"]
+
+
+def test_files_indexed_by_an_older_format_are_rebuilt(fake_settings):
+    pipeline = build_pipeline(fake_settings)
+    Indexer(pipeline).ingest([SAMPLE])
+    db = sqlite3.connect(pipeline.files.path)
+    db.execute("UPDATE ragqa_files SET format = 1")  # as an index written before cards and keywords
+    db.commit()
+    pipeline.store.keywords.drop()
+    again = build_pipeline(fake_settings)
+    report = Indexer(again).ingest([SAMPLE])
+    assert (report.files_indexed, report.files_unchanged) == (4, 0)
+    assert again.store.keywords.ids() == {c.id for c in again.store.all_chunks()}
+    assert all(r.current for r in again.files.all())
+    assert Indexer(again).ingest([SAMPLE]).files_unchanged == 4
