@@ -120,6 +120,8 @@ class Pipeline:
             dense_weight=r.dense_weight,
             keyword_weight=r.keyword_weight,
             coverage_weight=r.coverage_weight,
+            cjk_dense_weight=r.cjk_dense_weight,
+            cjk_keyword_weight=r.cjk_keyword_weight,
             use_cards=r.use_cards,
             reranker_path=r.reranker_path,
         )

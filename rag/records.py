@@ -66,7 +66,8 @@ class FileRecords:
     def get(self, source: str) -> FileRecord | None:
         with self._cursor() as cur:
             row = cur.execute(
-                "SELECT source, doc_hash, size, mtime_ns, chunks, format FROM ragqa_files WHERE namespace=? AND source=?",
+                "SELECT source, doc_hash, size, mtime_ns, chunks, format FROM ragqa_files "
+                "WHERE namespace=? AND source=?",
                 (self.namespace, source),
             ).fetchone()
         return FileRecord(*row) if row else None

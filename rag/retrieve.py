@@ -9,7 +9,9 @@
    the whole collection (rag.keyword), both within the scope.
 3. Fusion: each candidate scores dense_weight x cosine + keyword_weight x BM25 / best BM25 + coverage_weight x
    the share of the question's terms it holds (file name and card line included); weights tuned on SciFact's
-   train queries and checked on the sec-10q questions (README).
+   train queries and checked on the sec-10q questions (README). A question written mostly in Chinese (or
+   Japanese, Korean) uses its own dense and keyword weights: the default embedder was trained on English, and
+   character-bigram BM25 is the stronger signal there.
 4. Spread: a question across documents ("how has ... changed", "compare") takes the best chunk of each
    document in scope before the second of any.
 5. Optional cross-encoder re-ranking of the fused list (`reranker_path`, off by default).
@@ -31,11 +33,19 @@ from typing import Any
 from rag.cards import Card, company_matches, period_matches, question_scope
 from rag.embedder import Embedder
 from rag.errors import ConfigError
+from rag.keyword import CJK as _CJK
 from rag.keyword import tokenize
 from rag.store import Store
 from rag.types import Hit
 
 logger = logging.getLogger(__name__)
+
+
+def mostly_cjk(text: str) -> bool:
+    """At least a third of the text's letters are Chinese, Japanese or Korean."""
+    cjk = len(_CJK.findall(text))
+    letters = sum(ch.isalpha() for ch in text)
+    return letters > 0 and cjk * 3 >= letters
 
 
 def terms(text: str) -> set[str]:
@@ -181,6 +191,8 @@ class Retriever:
         coverage_weight: float = 0.5,
         use_cards: bool = True,
         reranker_path: Path | None = None,
+        cjk_dense_weight: float = 0.3,
+        cjk_keyword_weight: float = 1.0,
     ) -> None:
         self.embedder = embedder
         self.store = store
@@ -188,6 +200,8 @@ class Retriever:
         self.dense_weight = dense_weight
         self.keyword_weight = keyword_weight
         self.coverage_weight = coverage_weight
+        self.cjk_dense_weight = cjk_dense_weight
+        self.cjk_keyword_weight = cjk_keyword_weight
         self.use_cards = use_cards
         self.reranker_path = reranker_path
         self._reranker: Any = None
@@ -205,12 +219,15 @@ class Retriever:
         self.last_scope = scope
         if scope.sources is not None and not scope.sources:
             return []
+        dense_weight, keyword_weight = self.dense_weight, self.keyword_weight
+        if mostly_cjk(question):  # the default embedder knows English: lean on the keyword index
+            dense_weight, keyword_weight = self.cjk_dense_weight, self.cjk_keyword_weight
         [vector] = self.embedder.embed([question])
         n = max(k, self.candidates)
         dense = self.store.search(vector, n, scope.sources)
         found: dict[str, Hit] = {h.chunk.id: h for h in dense}
         keyword: dict[str, float] = {}
-        if self.keyword_weight > 0:
+        if keyword_weight > 0:
             keyword = dict(self.store.keyword_search(question, n, scope.sources))
             missing = [i for i in keyword if i not in found]
             for hit in self.store.get(missing, vector):
@@ -219,8 +236,8 @@ class Retriever:
         wanted = terms(question)
 
         def fused(hit: Hit) -> float:
-            score = self.dense_weight * hit.score
-            score += self.keyword_weight * keyword.get(hit.chunk.id, 0.0) / best_bm25
+            score = dense_weight * hit.score
+            score += keyword_weight * keyword.get(hit.chunk.id, 0.0) / best_bm25
             if self.coverage_weight > 0:
                 score += self.coverage_weight * coverage(wanted, hit)
             return score

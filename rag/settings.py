@@ -85,6 +85,15 @@ class RetrieveSettings(_Strict):
         le=10.0,
         description="Weight of the share of the question's terms a chunk holds (with its card and file name).",
     )
+    cjk_dense_weight: float = Field(
+        0.3,
+        ge=0.0,
+        le=10.0,
+        description="Weight of cosine similarity for questions written mostly in Chinese, Japanese or Korean.",
+    )
+    cjk_keyword_weight: float = Field(
+        1.0, ge=0.0, le=10.0, description="Weight of BM25 for questions written mostly in Chinese, Japanese or Korean."
+    )
     use_cards: bool = Field(
         True, description="Narrow to the documents whose cards match the companies, periods and kinds asked about."
     )

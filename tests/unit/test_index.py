@@ -1,7 +1,6 @@
 """Indexing with the hashing embedder into a real persistent Chroma (and record database) in tmp_path."""
 
 import os
-
 import sqlite3
 
 import pytest
