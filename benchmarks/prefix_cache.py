@@ -46,7 +46,8 @@ def main() -> None:
     pipeline = build_pipeline(settings)
     path = resolve(model, settings.models_dir)
     cached = LlamaCppGenerator(path, n_ctx=settings.llm.n_ctx, max_tokens=settings.llm.max_tokens)
-    answerer = Answerer(pipeline.embedder, pipeline.open_store(create=False), cached, k=settings.retrieve.k)
+    store = pipeline.open_store(create=False)
+    answerer = Answerer(pipeline.embedder, store, cached, k=settings.retrieve.k, retriever=pipeline.retriever(store))
 
     for prompt in warm_up_prompts():  # as the app and `ragqa chat` do at start
         cached.warm(prompt)

@@ -57,10 +57,9 @@ def main() -> None:
     pipeline = build_pipeline(settings)
     llm = settings.llm
     gen = LlamaCppGenerator(resolve(llm.model, settings.models_dir), n_ctx=llm.n_ctx, max_tokens=llm.max_tokens)
-    r = settings.retrieve
     store = pipeline.open_store(create=False)
     answerer = Answerer(
-        pipeline.embedder, store, gen, min_score=r.min_score, candidates=r.candidates, lexical_weight=r.lexical_weight
+        pipeline.embedder, store, gen, min_score=settings.retrieve.min_score, retriever=pipeline.retriever(store)
     )
     pipeline.embedder.embed(["warm-up"])
     from llama_cpp import LlamaRAMCache

@@ -180,12 +180,13 @@ class Answerer:
         retrieve_s = time.perf_counter() - retrieving  # the rewrite is not retrieval; first_token_s counts both
         relevant = [h for h in hits if h.score >= self.min_score]
         if not relevant:
-            return AnswerStream(hits, None, started, retrieve_s, standalone if history else None, question=question)
+            stream = AnswerStream(hits, None, started, retrieve_s, standalone if history else None, question=question)
+            return self._with_rerank_time(stream)
         asked = question.strip() if standalone == question.strip() else f"{question.strip()}\nIn full: {standalone}"
         note = order_note(standalone)  # the engine orders the amounts: small models misjudge "which is higher"
         asked += f"\n{note}" if note else ""
         plan = self._fit(asked, history, relevant)
-        return AnswerStream(
+        stream = AnswerStream(
             plan.hits,
             self._stream(plan.messages, on_wait),
             started,
@@ -199,6 +200,12 @@ class Answerer:
             plan.earlier,
             asked,
         )
+        return self._with_rerank_time(stream)
+
+    def _with_rerank_time(self, stream: AnswerStream) -> AnswerStream:
+        if self.retriever.reranker_path is not None:
+            stream.result.timings.rerank_s = self.retriever.last_rerank_s
+        return stream
 
     def _fit(self, question: str, history: list[Turn], hits: list[Hit]) -> _Plan:
         """The messages for this turn, within the generator's prompt budget."""

@@ -80,6 +80,7 @@ class Timings:
     retrieve_s: float = 0.0
     first_token_s: float | None = None
     total_s: float = 0.0
+    rerank_s: float | None = None  # part of retrieve_s, when a cross-encoder re-ranks
 
 
 @dataclass
@@ -100,5 +101,6 @@ class AnswerResult:
                 "retrieve_s": round(self.timings.retrieve_s, 4),
                 "first_token_s": None if self.timings.first_token_s is None else round(self.timings.first_token_s, 4),
                 "total_s": round(self.timings.total_s, 4),
+                **({} if self.timings.rerank_s is None else {"rerank_s": round(self.timings.rerank_s, 4)}),
             },
         }
