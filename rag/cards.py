@@ -157,7 +157,7 @@ class Card:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Card:
-        known = {f.name for f in fields(cls)}
+        known = _CARD_FIELDS
         values: dict[str, Any] = {}
         for key, value in data.items():
             if key not in known:
@@ -179,6 +179,9 @@ class Card:
             if short and short.lower() not in _GENERIC_NAMES:
                 out.append(short)
         return list(dict.fromkeys(a for a in out if len(a) >= 2))
+
+
+_CARD_FIELDS = frozenset(f.name for f in fields(Card))
 
 
 def _to_date(match: re.Match[str], kind: str) -> date | None:

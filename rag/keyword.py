@@ -161,6 +161,15 @@ class KeywordIndex:
             rows = self._db.execute(f"SELECT chunk_id FROM {self.table} WHERE source = ?", (source,))
             return {r[0] for r in rows}
 
+    def cards_version(self) -> tuple[int, int, float]:
+        """Changes whenever a card is written or removed (cheap: callers cache `cards()` on it)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT count(*), coalesce(max(rowid), 0), total(length(card)) FROM ragqa_cards WHERE namespace = ?",
+                (self.namespace,),
+            ).fetchone()
+        return int(row[0]), int(row[1]), float(row[2])
+
     def cards(self) -> dict[str, dict[str, Any]]:
         """Every document's card, by source."""
         with self._lock:

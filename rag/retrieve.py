@@ -27,6 +27,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -53,11 +54,16 @@ def terms(text: str) -> set[str]:
     return set(tokenize(text))
 
 
+@lru_cache(maxsize=20_000)
+def _chunk_terms(chunk_id: str, text: str) -> frozenset[str]:
+    return frozenset(tokenize(text))
+
+
 def coverage(wanted: set[str], hit: Hit) -> float:
     """The share of `wanted` terms found in the chunk, its card line or its file name."""
     if not wanted:
         return 0.0
-    have = terms(f"{hit.chunk.embed_text}\n{PurePath(hit.chunk.source).stem}")
+    have = _chunk_terms(hit.chunk.id, f"{hit.chunk.embed_text}\n{PurePath(hit.chunk.source).stem}")
     return len(wanted & have) / len(wanted)
 
 
@@ -205,11 +211,16 @@ class Retriever:
         self.use_cards = use_cards
         self.reranker_path = reranker_path
         self._reranker: Any = None
+        self._cards: tuple[object, dict[str, Card]] | None = None
         self.last_scope: Scope | None = None
         self.last_rerank_s: float | None = None
 
     def cards(self) -> dict[str, Card]:
-        return {s: Card.from_dict(c) for s, c in self.store.cards().items()}
+        """The documents' cards, read again only when a writer changed them."""
+        version = self.store.cards_version()
+        if self._cards is None or self._cards[0] != version:
+            self._cards = (version, {s: Card.from_dict(c) for s, c in self.store.cards().items()})
+        return self._cards[1]
 
     def retrieve(self, question: str, k: int, filters: Filters | None = None) -> list[Hit]:
         """The k best chunks for `question`, best first."""

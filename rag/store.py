@@ -68,6 +68,10 @@ class Store(Protocol):
         """Every document's card (rag.cards), by source."""
         ...
 
+    def cards_version(self) -> object:
+        """A value that changes whenever `cards()` would (callers cache on it)."""
+        ...
+
 
 def _chunk_from(id_: str, text: str, meta: dict[str, Any]) -> Chunk:
     page = meta.get("page")
@@ -288,6 +292,9 @@ class ChromaStore:
     def cards(self) -> dict[str, dict[str, Any]]:
         return self.keywords.cards()
 
+    def cards_version(self) -> object:
+        return self.keywords.cards_version()
+
     def all_chunks(self) -> list[Chunk]:
         got = self.collection.get(include=["documents", "metadatas"])
         return [
@@ -316,3 +323,6 @@ class MergedStore:
 
     def cards(self) -> dict[str, dict[str, Any]]:
         return {source: card for store in self.stores for source, card in store.cards().items()}
+
+    def cards_version(self) -> object:
+        return tuple(store.cards_version() for store in self.stores)
