@@ -27,6 +27,12 @@ _GROUP = re.compile(
 _YEAR_COLUMNS = re.compile(r"^\s*((?:19|20)\d{2})(?:\s+((?:19|20)\d{2})){1,5}\s*$")
 _MAX_HEADER_LINES = 14
 _MAX_GAP = 3  # label lines allowed between rows of one table
+_LOWER_WORD = re.compile(r"(?<![\w(])[a-z][a-z]+\b")
+
+
+def _prose(line: str) -> bool:
+    """A line of a sentence ("... for the three months ended ... is as follows:"), not a heading."""
+    return len(_LOWER_WORD.findall(line)) >= 3
 
 
 @dataclass(frozen=True)
@@ -103,7 +109,10 @@ def find_tables(text: str) -> list[Table]:
                     break
                 head -= 1
             header = "\n".join(line.strip() for line in lines[head:first])
-            names = column_names(header)
+            short = first  # column headings are the short lines just above the rows, not a sentence above them
+            while short > head and not _prose(lines[short - 1]):
+                short -= 1
+            names = column_names("\n".join(line.strip() for line in lines[short:first]))
             columns = "Columns: " + "; ".join(f"{n + 1}) {c}" for n, c in enumerate(names)) if names else ""
             if columns:  # the column names carry the dates: keep the caption, unit and label lines
                 header = "\n".join(line for line in header.splitlines() if not re.search(r"\d", line))

@@ -145,3 +145,13 @@ def test_the_calendar_quarter_is_a_weak_match():
     card = make_card([Page("Form 10-Q\nFor the quarterly period ended September 30, 2023", 1)], "q.pdf")
     scope = question_scope("revenue in Q3 2023", [card])
     assert not period_matches(scope, card) and period_matches(scope, card, weak=True)
+
+
+def test_dates_in_the_sentence_above_a_table_are_not_columns():
+    text = (
+        "A reconciliation for the three months ended December\n31, 2022 and December 25, 2021 is as follows:\n"
+        "Three Months Ended\nDecember 31,\n2022\nDecember 25,\n2021\n"
+        "Segment operating income $ 45,405 $ 49,657\nTotal operating income $ 36,016 $ 41,488"
+    )
+    [table] = find_tables(text)
+    assert table.columns == "Columns: 1) Three Months Ended December 31, 2022; 2) Three Months Ended December 25, 2021"
