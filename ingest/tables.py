@@ -44,6 +44,11 @@ class Table:
     columns: str  # "Columns: 1) ...; 2) ..." or ""
 
 
+def _figure_count(line: str) -> int:
+    m = _ROW.match(line)
+    return len(re.findall(rf"{_FIGURE}", m.group(2))) if m else 0
+
+
 def _is_row(line: str) -> bool:
     m = _ROW.match(line)
     if m is None or not re.search(r"\d", m.group(2)) or _YEAR_COLUMNS.match(line):
@@ -113,6 +118,9 @@ def find_tables(text: str) -> list[Table]:
             while short > head and not _prose(lines[short - 1]):
                 short -= 1
             names = column_names("\n".join(line.strip() for line in lines[short:first]))
+            widths = {_figure_count(lines[j]) for j in range(first, last + 1) if rows[j]}
+            if len(names) not in widths:  # names that fit no row are not the columns
+                names = []
             columns = "Columns: " + "; ".join(f"{n + 1}) {c}" for n, c in enumerate(names)) if names else ""
             if columns:  # the column names carry the dates: keep the caption, unit and label lines
                 header = "\n".join(line for line in header.splitlines() if not re.search(r"\d", line))

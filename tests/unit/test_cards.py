@@ -155,3 +155,13 @@ def test_dates_in_the_sentence_above_a_table_are_not_columns():
     )
     [table] = find_tables(text)
     assert table.columns == "Columns: 1) Three Months Ended December 31, 2022; 2) Three Months Ended December 25, 2021"
+
+
+def test_dates_that_fit_no_row_are_not_columns():
+    text = (
+        "Periods\nTotal Number\nof Shares\nAverage Price\nApril 2, 2023 to May 6, 2023:\n"
+        "Open market purchases 38,121 $ 165.46 38,121\nMay 7, 2023 to June 3, 2023:\n"
+        "Open market purchases 35,000 $ 170.00 35,000"
+    )
+    [table] = find_tables(text)
+    assert table.columns == ""

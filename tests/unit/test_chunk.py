@@ -53,7 +53,7 @@ def test_chunks_carry_page_source_index_and_stable_ids():
 
 
 def test_a_table_split_across_chunks_repeats_its_headings_and_names_its_columns():
-    rows = "\n".join(f"Line item {i} {i},100 {i},200 {i},300 {i},400" for i in range(60))
+    rows = "\n".join(f"Line item {chr(97 + i % 26)} {i},100 {i},200 {i},300 {i},400" for i in range(60))
     page = (
         "CONSOLIDATED STATEMENTS OF OPERATIONS\n(In millions)\nThree Months Ended Nine Months Ended\n"
         f"July 1, 2023 June 25, 2022 July 1, 2023 June 25, 2022\n{rows}\nEnd of statement."
