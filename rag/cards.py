@@ -219,8 +219,8 @@ def _fiscal_labels(text: str) -> list[str]:
 
 
 def _fiscal(pages: Sequence[Page], end: str) -> str:
-    """The fiscal quarter the document names itself by: the label found on the most pages (at least three, or
-    a third of them, as running footers do), of a year that can be the fiscal year of the period's end."""
+    """The fiscal quarter the document names itself by: the label found on the most pages (on at least half of
+    them, as a running footer is), of a year that can be the fiscal year of the period's end."""
     per_page: Counter[str] = Counter()
     for page in pages[:60]:
         per_page.update(set(_fiscal_labels(page.text)))
@@ -229,7 +229,7 @@ def _fiscal(pages: Sequence[Page], end: str) -> str:
         year = int(end[:4])
         years = {str(year), str(year + 1)}
     fits = [(label, n) for label, n in per_page.most_common() if years is None or label[-4:] in years]
-    if fits and fits[0][1] >= min(3, max(2, len(pages) // 3)):
+    if fits and fits[0][1] >= max(2, min(len(pages), 60) // 2):
         return fits[0][0]
     return ""
 
