@@ -1,15 +1,15 @@
 """Sweep the fusion weights of retrieval over indexes built by `ragqa eval` (nothing is re-embedded).
 
-For each (dense, keyword, coverage) weight triple it prints, side by side: SciFact nDCG@10 on 300 of the
-*train* queries (tuning there keeps the test queries for the reported number), sec-10q source hit@1 / hit@4,
-and the Chinese set's first / top-4 share. Then SciFact nDCG@10 on the test queries for dense only, keyword
+For each (dense, keyword, coverage) weight triple it prints, side by side: SciFact nDCG@10 on the first N
+(default 300) *train* queries (tuning there keeps the test queries for the reported number), sec-10q source
+hit@1 / hit@4, and the Chinese set's first / top-4 share. Then SciFact nDCG@10 on the test queries for dense only, keyword
 only and the configured hybrid. Build the indexes first:
 
     ragqa eval retrieval --beir ../shared/datasets/scifact --index /tmp/ev/scifact
     ragqa eval qa --csv ../shared/datasets/sec-10q/qna_data.csv --docs ../shared/datasets/sec-10q/docs \
         --retrieval-only --index /tmp/ev/sec
     ragqa eval retrieval --beir tests/fixtures/zh-retrieval --index /tmp/ev/zh
-    .venv/bin/python benchmarks/tune_fusion.py /tmp/ev/scifact /tmp/ev/sec /tmp/ev/zh
+    .venv/bin/python benchmarks/tune_fusion.py /tmp/ev/scifact /tmp/ev/sec /tmp/ev/zh [N]
 """
 
 from __future__ import annotations
@@ -34,12 +34,12 @@ def retriever_for(index: Path):  # noqa: ANN201 - a benchmark
 def main() -> None:
     scifact_index, sec_index, zh_index = (Path(p) for p in sys.argv[1:4])
     scifact = load_beir(SHARED / "scifact", split="train")
-    sci_queries = list(scifact.queries.items())[:300]
+    sci_queries = list(scifact.queries.items())[: int(sys.argv[4]) if len(sys.argv) > 4 else 300]
     zh = load_beir(ROOT / "tests" / "fixtures" / "zh-retrieval")
     questions = load_questions(SHARED / "sec-10q" / "qna_data.csv")
     sci, sec, chinese = retriever_for(scifact_index), retriever_for(sec_index), retriever_for(zh_index)
     configured = (sci.dense_weight, sci.keyword_weight, sci.coverage_weight)
-    grid = list(itertools.product([1.0], [0.0, 0.3, 0.6, 1.0], [0.0, 0.5])) + [(0.0, 1.0, 0.0), (1.0, 0.3, 1.0)]
+    grid = list(itertools.product([1.0], [0.0, 0.3, 1.0], [0.0, 0.5])) + [(1.0, 0.6, 0.5), (1.0, 0.3, 1.0)]
     print("dense keyword coverage | scifact-train nDCG@10 | sec hit@1 hit@4 | zh first top4")
     for dense, keyword, cover in grid:
         for r in (sci, sec, chinese):
