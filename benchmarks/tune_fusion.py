@@ -2,8 +2,8 @@
 
 For each (dense, keyword, coverage) weight triple it prints, side by side: SciFact nDCG@10 on the first N
 (default 300) *train* queries (tuning there keeps the test queries for the reported number), sec-10q source
-hit@1 / hit@4, and the Chinese set's first / top-4 share. Then SciFact nDCG@10 on the test queries for dense only, keyword
-only and the configured hybrid. Build the indexes first:
+hit@1 / hit@4, and the Chinese set's first / top-4 share. Then SciFact nDCG@10 on the test queries for dense
+only, keyword only and the configured hybrid. Build the indexes first:
 
     ragqa eval retrieval --beir ../shared/datasets/scifact --index /tmp/ev/scifact
     ragqa eval qa --csv ../shared/datasets/sec-10q/qna_data.csv --docs ../shared/datasets/sec-10q/docs \
