@@ -54,9 +54,9 @@ def test_document_text_is_fenced_as_data():
 
 
 def test_chunks_beyond_the_prompt_budget_are_dropped_by_rank(answerer):
-    answerer.generator.prompt_budget = 520
+    answerer.generator.prompt_budget = 400
     stream = answerer.ask("Hotels per night in London?", k=6)
     assert 1 <= len(stream.sources) < 6
     stream.consume()
-    assert answerer.generator.count_tokens(answerer.generator.seen[-1]) <= 520
+    assert answerer.generator.count_tokens(answerer.generator.seen[-1]) <= 400
     assert [s.n for s in stream.sources] == list(range(1, len(stream.sources) + 1))
