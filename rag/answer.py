@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 
-from rag.amounts import order_note
+from rag.amounts import find_amounts, order_note
 from rag.embedder import Embedder
 from rag.grounding import check_citations
 from rag.llm import Generator, Message, Pieces
@@ -160,6 +160,7 @@ class Answerer:
                     break
         text = text.strip()
         rewritten = text.splitlines()[0].removeprefix("Rewritten:").strip().strip('"') if text else ""
+        rewritten = drop_copied_answer(rewritten, question, _CITATION.sub("", recent[-1].answer))
         return rewritten or question
 
     def ask(
@@ -221,6 +222,37 @@ class Answerer:
                 history = history[1:]  # the oldest turn goes first; the newest stay
             else:
                 hits = hits[:-1]  # then the lowest-ranked chunk
+
+
+_COMPARES = re.compile(
+    r"\b(?:which|higher|lower|more|less|larger|smaller|bigger|compare[sd]?|difference|both|than|change[sd]?)\b"
+    r"|哪|比较|对比|差|变化",
+    re.IGNORECASE,
+)
+
+
+def drop_copied_answer(rewritten: str, follow_up: str, answer: str) -> str:
+    """A rewrite that copies the earlier answer's figure into a question that does not compare ("... ended
+    December 31, 2022, as stated in the document, were $82,959 million?") loses the copied clause: a small
+    model otherwise answers with the old figure. The clause is the text before the figure that the rewrite
+    and the answer share."""
+    if _COMPARES.search(follow_up):
+        return rewritten
+    asked = {(a.kind, a.value) for a in find_amounts(follow_up)}
+    for amount in find_amounts(rewritten):
+        if (amount.kind, amount.value) in asked or amount.text not in answer:
+            continue
+        at, in_answer = rewritten.find(amount.text), answer.find(amount.text)
+        shared = 0
+        while shared < min(at, in_answer) and rewritten[at - shared - 1] == answer[in_answer - shared - 1]:
+            shared += 1
+        cut = at - shared
+        year = re.match(r",?\s*\d{4}\b", rewritten[cut:])  # "December 31" and "June 25" share ", 2022"
+        kept = rewritten[: cut + (year.end() if year else 0)].rstrip(" ,;:-")
+        kept = re.sub(r"\s+(?:was|were|is|are|of|at)$", "", kept).rstrip(" ,;:-")
+        if len(kept.split()) >= 4:
+            return kept.rstrip("?") + "?"
+    return rewritten
 
 
 @dataclass(frozen=True)

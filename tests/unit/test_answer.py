@@ -60,3 +60,20 @@ def test_chunks_beyond_the_prompt_budget_are_dropped_by_rank(answerer):
     stream.consume()
     assert answerer.generator.count_tokens(answerer.generator.seen[-1]) <= 400
     assert [s.n for s in stream.sources] == list(range(1, len(stream.sources) + 1))
+
+
+def test_a_rewrite_that_copies_the_earlier_answer_loses_the_copied_clause():
+    from rag.answer import drop_copied_answer
+
+    answer = "The total net sales for the three months ended June 25, 2022, as stated in the document, were $82,959."
+    copied = (
+        "What were total net sales for the three months ended December 31, 2022, as stated in the document, "
+        "were $82,959?"
+    )
+    follow_up = "And for the three months ended December 31, 2022?"
+    assert drop_copied_answer(copied, follow_up, answer) == (
+        "What were total net sales for the three months ended December 31, 2022?"
+    )
+    compare = "Which was higher: June ($82,959) or December ($117,154)?"
+    assert drop_copied_answer(compare, "Which was higher?", answer) == compare  # comparisons keep the figures
+    assert drop_copied_answer("What was revenue in 2023?", "And in 2023?", answer) == "What was revenue in 2023?"
