@@ -8,8 +8,9 @@
 2. Candidates: the `candidates` best chunks by cosine similarity (Chroma) and the `candidates` best by BM25 over
    the whole collection (rag.keyword), both within the scope.
 3. Fusion: each candidate scores dense_weight x cosine + keyword_weight x BM25 / best BM25 + coverage_weight x
-   the share of the question's terms it holds (file name and card line included); weights tuned on SciFact's
-   train queries and checked on the sec-10q questions (README). A question written mostly in Chinese (or
+   the share of the question's terms it holds (file name and card line included). The weights were set by
+   hand and checked on SciFact and the sec-10q questions (README); benchmarks/tune_fusion.py sweeps them
+   (SciFact train queries, sec-10q, the Chinese set) for anyone tuning them to their own documents. A question written mostly in Chinese (or
    Japanese, Korean) uses its own dense and keyword weights: the default embedder was trained on English, and
    character-bigram BM25 is the stronger signal there.
 4. Spread: a question across documents ("how has ... changed", "compare") takes the best chunk of each
