@@ -179,7 +179,12 @@ class Answerer:
         retrieving = time.perf_counter()
         hits = self.retrieve(standalone, k, filters)
         retrieve_s = time.perf_counter() - retrieving  # the rewrite is not retrieval; first_token_s counts both
-        relevant = [h for h in hits if h.score >= self.min_score]
+        # The threshold is calibrated on the best cosine similarity of a question's dense candidates: when that
+        # passes, the fused hits go to the model (a chunk BM25 found may be less similar to the question). For a
+        # question mostly in Chinese the English embedder's similarity says little: a hit holding most of the
+        # question's terms counts instead.
+        found = self.retriever.last_best_score >= self.min_score or self.retriever.last_cjk_coverage >= 0.6
+        relevant = hits if found else []
         if not relevant:
             stream = AnswerStream(hits, None, started, retrieve_s, standalone if history else None, question=question)
             return self._with_rerank_time(stream)

@@ -10,9 +10,9 @@
 3. Fusion: each candidate scores dense_weight x cosine + keyword_weight x BM25 / best BM25 + coverage_weight x
    the share of the question's terms it holds (file name and card line included). The weights were set by
    hand and checked on SciFact and the sec-10q questions (README); benchmarks/tune_fusion.py sweeps them
-   (SciFact train queries, sec-10q, the Chinese set) for anyone tuning them to their own documents. A question written mostly in Chinese (or
-   Japanese, Korean) uses its own dense and keyword weights: the default embedder was trained on English, and
-   character-bigram BM25 is the stronger signal there.
+   (SciFact train queries, sec-10q, the Chinese set) for anyone tuning them to their own documents. A
+   question written mostly in Chinese (or Japanese, Korean) uses its own dense and keyword weights: the default
+   embedder was trained on English, and character-bigram BM25 is the stronger signal there.
 4. Spread: a question across documents ("how has ... changed", "compare") takes the best chunk of each
    document in scope before the second of any.
 5. Optional cross-encoder re-ranking of the fused list (`reranker_path`, off by default).
@@ -215,6 +215,8 @@ class Retriever:
         self._cards: tuple[object, dict[str, Card]] | None = None
         self.last_scope: Scope | None = None
         self.last_rerank_s: float | None = None
+        self.last_best_score = 0.0  # the best cosine similarity of the last question's dense candidates
+        self.last_cjk_coverage = 0.0  # for a question mostly in CJK: the best share of its terms a hit holds
 
     def cards(self) -> dict[str, Card]:
         """The documents' cards, read again only when a writer changed them."""
@@ -229,6 +231,7 @@ class Retriever:
         if self.use_cards or (filters is not None and not filters.empty):
             scope = scope_for(question if self.use_cards else "", self.cards(), filters)
         self.last_scope = scope
+        self.last_best_score = self.last_cjk_coverage = 0.0
         if scope.sources is not None and not scope.sources:
             return []
         dense_weight, keyword_weight = self.dense_weight, self.keyword_weight
@@ -237,6 +240,7 @@ class Retriever:
         [vector] = self.embedder.embed([question])
         n = max(k, self.candidates)
         dense = self.store.search(vector, n, scope.sources)
+        self.last_best_score = max((h.score for h in dense), default=0.0)
         found: dict[str, Hit] = {h.chunk.id: h for h in dense}
         keyword: dict[str, float] = {}
         if keyword_weight > 0:
@@ -255,6 +259,9 @@ class Retriever:
             return score
 
         ranked = sorted(found.values(), key=fused, reverse=True)
+        if mostly_cjk(question):  # the English embedder's similarity says little here; the words do
+            asked = set(tokenize(question, question=True))
+            self.last_cjk_coverage = max((coverage(asked, h) for h in ranked[:k]), default=0.0)
         if self.reranker_path is not None:
             ranked = self._rerank(question, ranked[: max(3 * k, 20)])
         if scope.spread:
