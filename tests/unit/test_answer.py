@@ -77,3 +77,16 @@ def test_a_rewrite_that_copies_the_earlier_answer_loses_the_copied_clause():
     compare = "Which was higher: June ($82,959) or December ($117,154)?"
     assert drop_copied_answer(compare, "Which was higher?", answer) == compare  # comparisons keep the figures
     assert drop_copied_answer("What was revenue in 2023?", "And in 2023?", answer) == "What was revenue in 2023?"
+
+
+def test_a_chinese_question_passes_the_gate_on_its_words(fake_settings):
+    from ingest.index import Indexer
+    from rag.pipeline import build_pipeline
+    from tests.conftest import SAMPLE
+
+    pipeline = build_pipeline(fake_settings.model_copy(update={"mode": "fake"}))
+    Indexer(pipeline).ingest([SAMPLE])
+    answerer = pipeline.answerer
+    answerer.min_score = 0.99  # no cosine passes: only the words can
+    assert answerer.ask("新员工试用期可以远程办公吗？").result.found
+    assert not answerer.ask("木星有几颗卫星？").result.found
