@@ -156,11 +156,6 @@ class KeywordIndex:
         with self._lock:
             return {r[0] for r in self._db.execute(f"SELECT chunk_id FROM {self.table}")}
 
-    def source_ids(self, source: str) -> set[str]:
-        with self._lock:
-            rows = self._db.execute(f"SELECT chunk_id FROM {self.table} WHERE source = ?", (source,))
-            return {r[0] for r in rows}
-
     def cards_version(self) -> tuple[int, int, float]:
         """Changes whenever a card is written or removed (cheap: callers cache `cards()` on it)."""
         with self._lock:

@@ -235,7 +235,8 @@ class Retriever:
         if scope.sources is not None and not scope.sources:
             return []
         dense_weight, keyword_weight = self.dense_weight, self.keyword_weight
-        if mostly_cjk(question):  # the default embedder knows English: lean on the keyword index
+        cjk = mostly_cjk(question)
+        if cjk:  # the default embedder knows English: lean on the keyword index
             dense_weight, keyword_weight = self.cjk_dense_weight, self.cjk_keyword_weight
         [vector] = self.embedder.embed([question])
         n = max(k, self.candidates)
@@ -259,7 +260,7 @@ class Retriever:
             return score
 
         ranked = sorted(found.values(), key=fused, reverse=True)
-        if mostly_cjk(question):  # the English embedder's similarity says little here; the words do
+        if cjk:  # the English embedder's similarity says little here; the words do
             asked = set(tokenize(question, question=True))
             self.last_cjk_coverage = max((coverage(asked, h) for h in ranked[:k]), default=0.0)
         if self.reranker_path is not None:
