@@ -26,7 +26,6 @@ from rag.collections import CollectionNames
 from rag.errors import DocumentLoadError
 from rag.pipeline import Pipeline
 from rag.records import FileRecords
-from rag.store import ChromaStore
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +101,7 @@ def reindex(
         logger.info("rebuilding %s for %s into %s", logical, configured, physical)
         _mirror(pipeline.for_collection(physical), roots, report, password, on_progress)
         old = names.switch(logical)
-        ChromaStore(settings.index_dir, old, current, 0, create=False).drop()
+        pipeline.open_physical(old, current).drop()
         FileRecords(settings.index_dir, old).clear()
         report.rebuilt_for_model = configured
     report.seconds = round(time.perf_counter() - started, 3)

@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypedDict
 
+from rag.records import IndexGeneration
+
 FILE_NAME = "collections.json"
 
 
@@ -40,6 +42,7 @@ class CollectionNames:
         tmp = self.path.with_suffix(f".json.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         os.replace(tmp, self.path)  # atomic: a reader sees the old or the new mapping, never half
+        IndexGeneration(self.path.parent).bump()  # stores of other processes re-read the mapping
 
     def get(self, name: str) -> Entry | None:
         return self._read().get(name)

@@ -10,6 +10,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 from rag.answer import Answerer
 from rag.collections import CollectionNames
@@ -23,7 +24,7 @@ from rag.queue import QueuedGenerator
 from rag.records import FileRecords
 from rag.retrieve import Retriever
 from rag.settings import Settings
-from rag.store import ChromaStore, Store, check_collection_name
+from rag.store import ChromaStore, Store, check_collection_name, http_client
 
 logger = logging.getLogger(__name__)
 
@@ -81,10 +82,36 @@ class Pipeline:
         name = check_collection_name(self.settings.collection)
         return CollectionNames(self.settings.index_dir).active(name)
 
-    def open_store(self, create: bool) -> ChromaStore:
+    @cached_property
+    def chroma_client(self) -> Any:
+        """The Chroma server's client when `chroma_url` is set; None for embedded Chroma (each store opens its
+        own, so it can reopen after other processes' writes)."""
         s = self.settings
+        if "chroma_client" in self._overrides:
+            return self._overrides["chroma_client"]
+        if not s.chroma_url:
+            return None
+        return http_client(s.chroma_url, s.chroma_token.get_secret_value() if s.chroma_token else None)
+
+    def open_store(self, create: bool) -> ChromaStore:
+        """The collection serving `settings.collection`; a store that follows it across rebuilds unless this
+        pipeline writes to one physical collection (`for_collection`)."""
+        s = self.settings
+        follows = None if "physical_collection" in self._overrides else check_collection_name(s.collection)
         return ChromaStore(
-            s.index_dir, self.physical_collection, self.embedder_name, lambda: self.embedder.dim, create=create
+            s.index_dir,
+            self.physical_collection,
+            self.embedder_name,
+            lambda: self.embedder.dim,
+            create=create,
+            client=self.chroma_client,
+            logical=follows,
+        )
+
+    def open_physical(self, physical: str, embedding_model: str) -> ChromaStore:
+        """An existing physical collection built with `embedding_model` (e.g. the one a rebuild replaced)."""
+        return ChromaStore(
+            self.settings.index_dir, physical, embedding_model, 0, create=False, client=self.chroma_client
         )
 
     def stored_model(self) -> str | None:
@@ -98,7 +125,10 @@ class Pipeline:
 
     def for_collection(self, physical: str) -> Pipeline:
         """The same pipeline (and loaded models) writing to another physical collection."""
-        return Pipeline(self.settings, {**self._overrides, "embedder": self.embedder, "physical_collection": physical})
+        shared = {"embedder": self.embedder, "physical_collection": physical}
+        if self.chroma_client is not None:
+            shared["chroma_client"] = self.chroma_client
+        return Pipeline(self.settings, {**self._overrides, **shared})
 
     @cached_property
     def files(self) -> FileRecords:

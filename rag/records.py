@@ -121,3 +121,36 @@ def chunk_record_manager(index_dir: Path, namespace: str) -> Any:
     )
     manager.create_schema()
     return manager
+
+
+class IndexGeneration:
+    """A counter for one index folder, in the same database file, that every writer bumps after a committed
+    change (a file's chunks written or removed, a collection dropped or switched). Embedded Chroma keeps a
+    process's vector index in memory and never sees another process's writes: a reader compares the counter
+    before it searches and reopens Chroma when it moved (rag.store)."""
+
+    def __init__(self, index_dir: Path) -> None:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(index_dir / DB_NAME, timeout=30, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS ragqa_generation (id INTEGER PRIMARY KEY CHECK (id = 0), n INTEGER NOT NULL)"
+        )
+
+    def current(self) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT n FROM ragqa_generation WHERE id = 0").fetchone()
+        return int(row[0]) if row else 0
+
+    def bump(self) -> int:
+        """Count one committed change; returns the new generation."""
+        with self._lock:
+            row = self._db.execute(
+                "INSERT INTO ragqa_generation (id, n) VALUES (0, 1) ON CONFLICT (id) DO UPDATE SET n = n + 1 "
+                "RETURNING n"
+            ).fetchone()
+        return int(row[0])
+
+    def close(self) -> None:
+        self._db.close()

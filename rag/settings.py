@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from rag.errors import ConfigError
 
@@ -39,8 +39,29 @@ class EmbedderSettings(_Strict):
 
 class LLMSettings(_Strict):
     model: str = Field(
-        "qwen2.5-coder-1.5b", description="Catalog name (see `ragqa models list`) or a path to a GGUF file."
+        "qwen2.5-coder-1.5b",
+        description=(
+            "Catalog name (see `ragqa models list`) or a path to a GGUF file; with `base_url`, the model name the "
+            "server is asked for."
+        ),
     )
+    base_url: str | None = Field(
+        None,
+        description=(
+            "An OpenAI-compatible server (llama.cpp's server, vLLM, ...) ending in /v1, e.g. http://llm:8080/v1: "
+            "generation goes there instead of the local GGUF model."
+        ),
+    )
+    api_key: SecretStr | None = Field(None, description="Bearer token for `base_url` (RAGQA_LLM__API_KEY).")
+    timeout_s: float = Field(120.0, gt=0, description="Seconds to wait for the server's next streamed piece.")
+    tokenizer: str | None = Field(
+        None,
+        description=(
+            "With `base_url`: a local GGUF file or catalog name whose tokenizer counts prompt tokens; unset = "
+            "the local model's when it is present, else an estimate (characters / 3, CJK characters 1 each)."
+        ),
+    )
+    n_gpu_layers: int = Field(0, ge=-1, description="Layers of the local model put on a GPU (-1 = all; 0 = CPU).")
     n_ctx: int = Field(4096, ge=512, description="Context window in tokens given to llama.cpp.")
     n_threads: int | None = Field(None, ge=1, description="CPU threads for llama.cpp; None = all cores.")
     max_tokens: int = Field(512, ge=16, description="Most tokens generated for one answer.")
@@ -111,11 +132,27 @@ class RetrieveSettings(_Strict):
     )
 
 
+class ServeSettings(_Strict):
+    host: str = Field("127.0.0.1", description="Address `ragqa serve` listens on.")
+    port: int = Field(8001, ge=1, le=65535, description="Port `ragqa serve` listens on.")
+    token: SecretStr | None = Field(
+        None, description="Bearer token clients of `ragqa serve` must send (RAGQA_SERVE__TOKEN); required."
+    )
+    model_name: str = Field("ragqa", description="The model name `ragqa serve` lists and answers as.")
+
+
 class Settings(_Strict):
     mode: Literal["real", "fake"] = Field(
         "real", description="`fake` uses the hashing embedder and a replaying generator (tests, demos)."
     )
-    index_dir: Path = Field(Path("data/index"), description="Folder of the persistent Chroma index.")
+    index_dir: Path = Field(
+        Path("data/index"),
+        description="Folder of the persistent Chroma index (with a Chroma server: of the records and keyword index).",
+    )
+    chroma_url: str | None = Field(
+        None, description="A Chroma server (`chroma run`), e.g. http://chroma:8000, instead of embedded Chroma."
+    )
+    chroma_token: SecretStr | None = Field(None, description="Bearer token for the Chroma server (RAGQA_CHROMA_TOKEN).")
     collection: str = Field("company", description="Chroma collection name.")
     models_dir: Path = Field(
         default_factory=lambda: default_cache_dir() / "models", description="Where pulled models are kept."
@@ -129,6 +166,7 @@ class Settings(_Strict):
     chunk: ChunkSettings = Field(default_factory=lambda: ChunkSettings())
     ingest: IngestSettings = Field(default_factory=lambda: IngestSettings())
     retrieve: RetrieveSettings = Field(default_factory=lambda: RetrieveSettings())
+    serve: ServeSettings = Field(default_factory=lambda: ServeSettings())
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:

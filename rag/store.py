@@ -12,22 +12,30 @@ Chroma, then its keyword rows (replaced whole, in one transaction), then (in ing
 at any point leaves the file looking changed, and the next run rewrites its keyword rows from the chunk list.
 Deletion goes keyword rows, Chroma, records. A chunk's text is stored in Chroma with its card line before it
 (that is what is embedded); reading strips it off again.
-Not here: a Chroma server client (same class, other client), fusion and reranking (rag.retrieve).
+
+Across processes (embedded mode): Chroma keeps a process's vector index in memory and never rereads what another
+process wrote, so every write bumps the index folder's generation (rag.records.IndexGeneration), and a store
+compares it before each read and reopens Chroma (and the collection the logical name serves now) when it moved.
+A hit whose chunk is gone is never returned. With a Chroma server (`persistent=False`) there is nothing to
+reopen: the server is the one copy.
+Not here: fusion and reranking (rag.retrieve), choosing embedded or server mode (rag.pipeline).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any, Protocol
 
+from rag.collections import CollectionNames
 from rag.embedder import Embedder
 from rag.errors import ConfigError, IndexMismatchError, RagError
 from rag.keyword import KeywordIndex
-from rag.records import DB_NAME, chunk_record_manager
+from rag.records import DB_NAME, IndexGeneration, chunk_record_manager
 from rag.types import Chunk, Hit
 
 logger = logging.getLogger(__name__)
@@ -101,6 +109,56 @@ def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
     return float(sum(x * y for x, y in zip(a, b, strict=False)))
 
 
+_REOPEN_LOCK = threading.Lock()
+_OPENED_AT: dict[str, int] = {}  # index folder -> generation at which this process's shared Chroma was opened
+
+
+def persistent_client(path: Path, generation: int | None = None) -> Any:
+    """Embedded Chroma on `path`. Chroma shares one in-memory system per folder within a process; when
+    `generation` is newer than the one that system was opened at, a fresh system is opened (clients holding
+    the old one keep working until they reopen too)."""
+    import chromadb
+    from chromadb.api.shared_system_client import SharedSystemClient
+    from chromadb.config import Settings as ChromaSettings
+
+    path.mkdir(parents=True, exist_ok=True)
+    key = str(path)
+    with _REOPEN_LOCK:
+        if generation is not None and _OPENED_AT.get(key, generation) < generation:
+            # Chroma has no public way to drop a folder's cached system without stopping it under other
+            # clients; forgetting it makes the next client open a new one, and the old one is freed with them.
+            SharedSystemClient._identifier_to_system.pop(key, None)
+            SharedSystemClient._identifier_to_refcount.pop(key, None)
+        if generation is not None:
+            _OPENED_AT[key] = max(generation, _OPENED_AT.get(key, generation))
+        return chromadb.PersistentClient(
+            path=key, settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+        )
+
+
+def http_client(url: str, token: str | None = None) -> Any:
+    """A client of the Chroma server at `url` (http[s]://host:port), with a bearer token when given."""
+    from urllib.parse import urlsplit
+
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"RAGQA_CHROMA_URL must look like http://host:8000, not {url!r}")
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    try:
+        return chromadb.HttpClient(
+            host=parts.hostname,
+            port=parts.port or (443 if parts.scheme == "https" else 8000),
+            ssl=parts.scheme == "https",
+            headers=headers,
+            settings=ChromaSettings(anonymized_telemetry=False),
+        )
+    except Exception as exc:  # noqa: BLE001 - chromadb raises bare ValueError/ConnectError on a dead server
+        raise RagError(f"cannot reach the Chroma server at {url}: {exc}") from exc
+
+
 class _LangChainEmbeddings:
     """Our Embedder seen as LangChain `Embeddings` (what langchain_chroma.Chroma calls)."""
 
@@ -118,7 +176,9 @@ class ChromaStore:
     """One Chroma collection. `create=False` opens an existing collection only (for asking).
 
     `dim` may be a callable, called only when the collection is created: opening an existing collection
-    never loads the embedding model."""
+    never loads the embedding model. Without `client`, Chroma is embedded in `path` and the store follows other
+    processes' writes; `logical` (the user's collection name) lets it follow a rebuild to the physical
+    collection that serves the name afterwards. Records and the keyword index live in `path` either way."""
 
     def __init__(
         self,
@@ -130,6 +190,7 @@ class ChromaStore:
         client: Any = None,
         records: Any = None,
         keywords: KeywordIndex | None = None,
+        logical: str | None = None,
     ) -> None:
         self.path = path
         self.name = check_collection_name(collection)
@@ -137,16 +198,34 @@ class ChromaStore:
         self._dim = dim
         self._records: Any = records
         self._keywords = keywords
-        if client is None:
-            import chromadb
-            from chromadb.config import Settings as ChromaSettings
-
-            path.mkdir(parents=True, exist_ok=True)
-            client = chromadb.PersistentClient(
-                path=str(path), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
-            )
-        self.client = client
+        self._logical = logical
+        self._generation = IndexGeneration(path) if client is None else None
+        self._seen = self._generation.current() if self._generation else 0
+        self.client = client if client is not None else persistent_client(path, self._seen)
         self.collection = self._open(create)
+
+    def _changed(self) -> None:
+        """Count a committed write, so other processes' stores reopen (this one already sees it)."""
+        if self._generation is not None:
+            self._seen = self._generation.bump()
+
+    def _follow(self) -> None:
+        """Reopen Chroma when another process (or another store) committed since this store last looked."""
+        if self._generation is None:
+            return
+        now = self._generation.current()
+        if now != self._seen:
+            self._reopen(now)
+
+    def _reopen(self, generation: int) -> None:
+        self.client = persistent_client(self.path, generation)
+        if self._logical is not None:
+            name = CollectionNames(self.path).active(self._logical)
+            if name != self.name:
+                logger.info("collection %r is now served by %s (was %s)", self._logical, name, self.name)
+                self.name, self._records, self._keywords = name, None, None
+        self.collection = self._open(create=False)
+        self._seen = generation
 
     def _open(self, create: bool) -> Any:
         existing = {c.name if hasattr(c, "name") else str(c) for c in self.client.list_collections()}
@@ -192,6 +271,7 @@ class ChromaStore:
         return self._keywords
 
     def count(self) -> int:
+        self._follow()
         return int(self.collection.count())
 
     def _langchain_view(self, embedder: Embedder) -> Any:
@@ -235,6 +315,7 @@ class ChromaStore:
             raise
         name = PurePath(source).stem
         self.keywords.replace_source(source, [(c.id, f"{c.embed_text}\n{name}") for c in chunks], card)
+        self._changed()
         return WriteStats(result["num_added"], result["num_deleted"], result["num_skipped"])
 
     def delete_source(self, source: str) -> int:
@@ -246,6 +327,7 @@ class ChromaStore:
             batch = keys[start : start + 1000]
             self.collection.delete(ids=batch)
             self.records.delete_keys(batch)
+        self._changed()
         return len(keys)
 
     def drop(self) -> None:
@@ -253,6 +335,7 @@ class ChromaStore:
         self.keywords.drop()
         self.records.delete_keys(self.records.list_keys())
         self.client.delete_collection(self.name)
+        self._changed()
 
     def search(self, embedding: Sequence[float], k: int, sources: Sequence[str] | None = None) -> list[Hit]:
         if self.count() == 0 or (sources is not None and not list(sources)):
@@ -267,15 +350,22 @@ class ChromaStore:
         for id_, text, meta, dist in zip(
             res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0], strict=True
         ):
-            hits.append(Hit(chunk=_chunk_from(id_, text or "", dict(meta or {})), score=1.0 - float(dist)))
+            if not text or not meta or not meta.get("source"):
+                # An id the in-memory vector index still holds after another process deleted its chunk (before
+                # that write counted; or a writer killed before it did): never a hit without its text.
+                logger.debug("skipping chunk %s: deleted from the collection", id_)
+                continue
+            hits.append(Hit(chunk=_chunk_from(id_, text, dict(meta)), score=1.0 - float(dist)))
         return hits
 
     def keyword_search(self, query: str, k: int, sources: Sequence[str] | None = None) -> list[tuple[str, float]]:
+        self._follow()
         return self.keywords.search(query, k, sources)
 
     def get(self, ids: Sequence[str], embedding: Sequence[float]) -> list[Hit]:
         if not ids:
             return []
+        self._follow()
         try:
             got = self.collection.get(ids=list(ids), include=["documents", "metadatas", "embeddings"])
             vectors = list(got["embeddings"])
@@ -284,16 +374,19 @@ class ChromaStore:
             got = self.collection.get(ids=list(ids), include=["documents", "metadatas"])
             vectors = [None] * len(got["ids"])
         by_id = {
-            i: Hit(_chunk_from(i, t or "", dict(m or {})), 0.0 if e is None else _cosine(embedding, e))
+            i: Hit(_chunk_from(i, t, dict(m)), 0.0 if e is None else _cosine(embedding, e))
             for i, t, m, e in zip(got["ids"], got["documents"], got["metadatas"], vectors, strict=True)
+            if t and m and m.get("source")
         }
         return [by_id[i] for i in ids if i in by_id]
 
     def cards(self) -> dict[str, dict[str, Any]]:
+        self._follow()
         return self.keywords.cards()
 
     def cards_version(self) -> object:
-        return self.keywords.cards_version()
+        self._follow()
+        return (self.name, self.keywords.cards_version())
 
     def all_chunks(self) -> list[Chunk]:
         got = self.collection.get(include=["documents", "metadatas"])
