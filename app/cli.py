@@ -1,5 +1,5 @@
-"""The `ragqa` command line: ingest, ask, models. Arguments, printing and exit codes only; the work is
-done by ingest/ and rag/.
+"""The `ragqa` command line: ingest, reindex, ask, chat, serve, eval, models. Arguments, printing and exit
+codes only; the work is done by ingest/ and rag/.
 
 Exit codes: 0 success; 1 an error (message on stderr); 2 bad usage; 3 ingest or reindex finished but some
 files failed (listed); 4 another ingest or reindex is writing the same index; 130 interrupted.
@@ -247,6 +247,21 @@ def cmd_models(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from app.serve import serve
+    from rag.pipeline import build_pipeline
+
+    settings = _settings(args)
+    host = args.host or settings.serve.host
+    port = args.port or settings.serve.port
+    print(
+        f"ragqa: serving {settings.collection!r} as an OpenAI-compatible API on http://{host}:{port}/v1",
+        file=sys.stderr,
+    )
+    serve(build_pipeline(settings), host, port)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--index", type=Path, help="index folder (default data/index)")
@@ -293,6 +308,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, help="chunks to retrieve per turn (default 4)")
     p.add_argument("--json", action="store_true", help="print one JSON object per turn")
     p.set_defaults(func=cmd_chat)
+
+    p = sub.add_parser(
+        "serve", parents=[common], help="an OpenAI-compatible API over the documents (token: RAGQA_SERVE__TOKEN)"
+    )
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default 8001)")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("eval", help="measure retrieval and answers on a data set")
     esub = p.add_subparsers(dest="eval_command", required=True)

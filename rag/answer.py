@@ -26,6 +26,7 @@ from rag.embedder import Embedder
 from rag.grounding import check_citations
 from rag.llm import Generator, Message, Pieces
 from rag.prompt import NOT_FOUND, REWRITE_PROMPT, SYSTEM_PROMPT, follow_up_message, user_message
+from rag.queue import QueuedGenerator
 from rag.retrieve import Filters, Retriever
 from rag.store import Store
 from rag.types import AnswerResult, Hit, Source, Timings
@@ -123,7 +124,8 @@ class Answerer:
     ) -> None:
         self.embedder = embedder
         self.store = store
-        self.generator = generator
+        # Every answer waits its turn for the model (rag.queue); a bare generator gets a queue of its own.
+        self.generator = generator if isinstance(generator, QueuedGenerator) else QueuedGenerator(generator)
         self.k = k
         self.min_score = min_score
         self.rewrite_max_tokens = rewrite_max_tokens
@@ -136,9 +138,7 @@ class Answerer:
     def _stream(
         self, messages: list[Message], on_wait: Callable[[int], None] | None = None, max_tokens: int | None = None
     ) -> Pieces:
-        if on_wait is not None and hasattr(self.generator, "waiting"):
-            return self.generator.stream(messages, max_tokens=max_tokens, on_wait=on_wait)  # type: ignore[call-arg]
-        return self.generator.stream(messages, max_tokens=max_tokens)
+        return self.generator.stream(messages, max_tokens=max_tokens, on_wait=on_wait)
 
     def standalone_question(self, question: str, history: list[Turn]) -> str:
         """The question rewritten to stand alone, given the last turns (the question itself on a first turn)."""

@@ -58,6 +58,9 @@ class ReplayGenerator:
     def count_tokens(self, messages: list[Message]) -> int:
         return sum(len(fake_tokens(m["content"])) + 4 for m in messages)
 
+    def warm(self, messages: list[Message]) -> None:
+        """Nothing to warm."""
+
     def stream(self, messages: list[Message], max_tokens: int | None = None) -> Pieces:
         """The next queued reply (or the default), at most `max_tokens` words."""
         self.seen.append(list(messages))

@@ -1,7 +1,7 @@
 """Generators: the `Generator` interface and its real default, a local GGUF model through llama-cpp-python.
 
 The chat template comes from the GGUF file itself. Not here: prompt building (rag.prompt), queueing between
-users, OpenAI-compatible servers.
+users (rag.queue), OpenAI-compatible servers (rag.remote_llm).
 """
 
 from __future__ import annotations
@@ -35,6 +35,11 @@ class Generator(Protocol):
         """Tokens the prompt of `messages` takes (close upper estimate)."""
         ...
 
+    def warm(self, messages: list[Message]) -> None:
+        """Evaluate `messages` now (a prompt prefix later prompts share), so a prefix cache holds them; a
+        generator without one does nothing."""
+        ...
+
 
 _PER_MESSAGE = 8  # chat-template tokens around each message (role markers, separators), generous
 
@@ -52,8 +57,10 @@ class LlamaCppGenerator:
         temperature: float = 0.1,
         seed: int = 0,
         prompt_cache_mb: int = 2048,
+        n_gpu_layers: int = 0,
     ) -> None:
         self.path = path
+        self.n_gpu_layers = n_gpu_layers
         self.prompt_cache_mb = prompt_cache_mb
         self.n_ctx = n_ctx
         self.n_threads = n_threads or os.cpu_count() or 1
@@ -88,6 +95,7 @@ class LlamaCppGenerator:
                 n_ctx=self.n_ctx,
                 n_threads=self.n_threads,
                 seed=self.seed,
+                n_gpu_layers=self.n_gpu_layers,
                 verbose=False,
             )
             if self.prompt_cache_mb > 0:

@@ -10,6 +10,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from rag.answer import Answerer
@@ -22,6 +23,7 @@ from rag.models import resolve
 from rag.prompt import warm_up_prompts
 from rag.queue import QueuedGenerator
 from rag.records import FileRecords
+from rag.remote_llm import OpenAIGenerator
 from rag.retrieve import Retriever
 from rag.settings import Settings
 from rag.store import ChromaStore, Store, check_collection_name, http_client
@@ -46,13 +48,29 @@ class Pipeline:
 
     @cached_property
     def generator(self) -> QueuedGenerator:
-        """The one LLM of this process, behind a FIFO queue shared by every caller."""
+        """The one LLM of this process, behind a FIFO queue shared by every caller: the local GGUF model, or an
+        OpenAI-compatible server when `llm.base_url` is set."""
         if "generator" in self._overrides:
             return QueuedGenerator(self._overrides["generator"])  # type: ignore[arg-type]
         s = self.settings
         if s.mode == "fake":
             return QueuedGenerator(ReplayGenerator())
         llm = s.llm
+        if llm.base_url:
+            return QueuedGenerator(
+                OpenAIGenerator(
+                    llm.base_url,
+                    llm.model,
+                    api_key=llm.api_key.get_secret_value() if llm.api_key else None,
+                    n_ctx=llm.n_ctx,
+                    max_tokens=llm.max_tokens,
+                    temperature=llm.temperature,
+                    seed=llm.seed,
+                    timeout_s=llm.timeout_s,
+                    tokenizer=self._local_tokenizer(),
+                ),
+                slots=llm.parallel,
+            )
         return QueuedGenerator(
             LlamaCppGenerator(
                 resolve(llm.model, s.models_dir),
@@ -62,8 +80,24 @@ class Pipeline:
                 temperature=llm.temperature,
                 seed=llm.seed,
                 prompt_cache_mb=llm.prompt_cache_mb,
+                n_gpu_layers=llm.n_gpu_layers,
             )
         )
+
+    def _local_tokenizer(self) -> Path | None:
+        """A GGUF file on this machine whose tokenizer counts prompt tokens for a remote model: `llm.tokenizer`,
+        else the local model of the same name when it is pulled; None = estimate."""
+        llm = self.settings.llm
+        for name in (llm.tokenizer, llm.model):
+            if not name:
+                continue
+            try:
+                path = resolve(name, self.settings.models_dir)
+            except RagError:
+                continue
+            if path.is_file():
+                return path
+        return None
 
     @property
     def embedder_name(self) -> str:

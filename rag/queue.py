@@ -2,8 +2,9 @@
 
 Callers are served strictly in arrival order; each can see its position while it waits, and a caller that
 goes away (stops iterating, or its stream is closed) leaves the queue or frees the model at once. Retrieval and
-embedding do not go through here, so they run concurrently. Not here: batching several users into one forward
-pass (use an OpenAI-compatible server such as vLLM for that).
+embedding do not go through here, so they run concurrently. A local model serves one caller at a time; an
+OpenAI-compatible server gets up to its number of parallel slots at once (`slots`). Not here: batching several
+users into one forward pass (that is the server's job: llama.cpp's parallel slots, vLLM).
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ Waiting = Callable[[int], None]  # called with the caller's 1-based position whi
 
 
 class QueuedGenerator:
-    def __init__(self, inner: Generator) -> None:
+    def __init__(self, inner: Generator, slots: int = 1) -> None:
+        if slots < 1:
+            raise ValueError("slots must be at least 1")
         self.inner = inner
+        self.slots = slots
         self._cond = threading.Condition()
         self._queue: deque[int] = deque()
         self._tickets = itertools.count()
-        self._serving: int | None = None
+        self._serving: set[int] = set()
         self.served: list[int] = []  # tickets in the order they got the model (for tests and monitoring)
 
     @property
@@ -38,7 +42,7 @@ class QueuedGenerator:
     @property
     def busy(self) -> bool:
         with self._cond:
-            return self._serving is not None or bool(self._queue)
+            return bool(self._serving) or bool(self._queue)
 
     def waiting(self) -> int:
         with self._cond:
@@ -51,10 +55,8 @@ class QueuedGenerator:
     def warm(self, messages: list[Message]) -> None:
         """Have the model evaluate `messages` (a prompt prefix) in its turn, so later prompts that start the
         same way find it in the prefix cache; nothing when the generator cannot."""
-        warm = getattr(self.inner, "warm", None)
-        if warm is not None:
-            with self._turn(None):
-                warm(messages)
+        with self._turn(None):
+            self.inner.warm(messages)
 
     @contextmanager
     def _turn(self, on_wait: Waiting | None) -> Iterator[None]:
@@ -65,20 +67,20 @@ class QueuedGenerator:
         try:
             with self._cond:
                 last = -1
-                while self._serving is not None or self._queue[0] != ticket:
+                while len(self._serving) >= self.slots or self._queue[0] != ticket:
                     position = list(self._queue).index(ticket) + 1
                     if on_wait and position != last:
                         on_wait(position)
                         last = position
                     self._cond.wait(0.5)
                 self._queue.popleft()
-                self._serving = ticket
+                self._serving.add(ticket)
                 self.served.append(ticket)
             yield
         finally:
             with self._cond:
-                if self._serving == ticket:
-                    self._serving = None
+                if ticket in self._serving:
+                    self._serving.discard(ticket)
                 elif ticket in self._queue:
                     self._queue.remove(ticket)
                 self._cond.notify_all()

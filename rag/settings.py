@@ -61,6 +61,9 @@ class LLMSettings(_Strict):
             "the local model's when it is present, else an estimate (characters / 3, CJK characters 1 each)."
         ),
     )
+    parallel: int = Field(
+        4, ge=1, le=256, description="With `base_url`: questions sent to the server at once (its parallel slots)."
+    )
     n_gpu_layers: int = Field(0, ge=-1, description="Layers of the local model put on a GPU (-1 = all; 0 = CPU).")
     n_ctx: int = Field(4096, ge=512, description="Context window in tokens given to llama.cpp.")
     n_threads: int | None = Field(None, ge=1, description="CPU threads for llama.cpp; None = all cores.")

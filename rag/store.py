@@ -60,6 +60,10 @@ class WriteStats:
 
 
 class Store(Protocol):
+    def count(self) -> int:
+        """How many chunks the store holds."""
+        ...
+
     def search(self, embedding: Sequence[float], k: int, sources: Sequence[str] | None = None) -> list[Hit]:
         """The k most similar chunks, best first; only chunks of `sources` when given."""
         ...
@@ -401,6 +405,9 @@ class MergedStore:
 
     def __init__(self, stores: Sequence[Store]) -> None:
         self.stores = list(stores)
+
+    def count(self) -> int:
+        return sum(store.count() for store in self.stores)
 
     def search(self, embedding: Sequence[float], k: int, sources: Sequence[str] | None = None) -> list[Hit]:
         hits = [h for store in self.stores for h in store.search(embedding, k, sources)]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ import pytest
 from ingest.index import Indexer
 from rag.pipeline import build_pipeline
 from rag.settings import load_settings
-from tests.conftest import REAL_MODELS, ROOT, SAMPLE
+from tests.conftest import REAL_MODELS, ROOT, SAMPLE, free_port
 from tests.fixtures.make_pdf import pdf_bytes
 
 pytestmark = pytest.mark.slow
@@ -52,12 +51,6 @@ def _require_browser():
         pytest.skip(message)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     _require_browser()
@@ -71,7 +64,7 @@ def server(tmp_path_factory):
     }
     settings = load_settings(environ=env)
     Indexer(build_pipeline(settings)).ingest([SAMPLE])
-    port = _free_port()
+    port = free_port()
     log = (tmp_path_factory.mktemp("log") / "streamlit.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.port", str(port),
