@@ -10,79 +10,18 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-import httpx
 import openai
 import pytest
 
-from rag.models import resolve
 from tests.conftest import REAL_MODELS, ROOT, SAMPLE, free_port, shared_path
+from tests.integration.conftest import LLM_KEY, output, start, stop, wait_for
 
 pytestmark = pytest.mark.slow
 
 FILINGS = ["2022 Q3 AAPL.pdf", "2023 Q2 AAPL.pdf", "2023 Q3 AAPL.pdf"]
 QUESTION = "What were Apple's total net sales for the three months ended April 1, 2023?"
-LLM_KEY = "llm-test-key"
-
-
-def output(proc: subprocess.Popen) -> str:
-    return Path(proc.log).read_text(errors="replace")  # type: ignore[attr-defined]
-
-
-def wait_for(url: str, proc: subprocess.Popen, seconds: float = 120, headers: dict | None = None) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"{proc.args[:4]} exited with {proc.returncode}: {output(proc)[-2000:]}")
-        try:
-            if httpx.get(url, headers=headers, timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    pytest.fail(f"{url} did not answer within {seconds} s")
-
-
-def start(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
-    """A server process whose output goes to a file (a pipe nobody reads fills up and blocks it)."""
-    fd, log = tempfile.mkstemp(prefix="ragqa-test-server-", suffix=".log")
-    proc = subprocess.Popen(args, stdout=fd, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
-    os.close(fd)
-    proc.log = log  # type: ignore[attr-defined]
-    return proc
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
-@pytest.fixture(scope="module")
-def chroma_server(tmp_path_factory):
-    chroma = Path(sys.executable).with_name("chroma")
-    port = free_port()
-    proc = start([str(chroma), "run", "--path", str(tmp_path_factory.mktemp("chroma-server")), "--port", str(port)])
-    wait_for(f"http://127.0.0.1:{port}/api/v2/heartbeat", proc)
-    yield f"http://127.0.0.1:{port}"
-    stop(proc)
-
-
-@pytest.fixture(scope="module")
-def llm_server():
-    model = resolve("smollm2-135m", REAL_MODELS)
-    port = free_port()
-    args = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--port", str(port)]
-    proc = start([*args, "--n_ctx", "4096", "--api_key", LLM_KEY])
-    base = f"http://127.0.0.1:{port}/v1"
-    wait_for(f"{base}/models", proc, headers={"Authorization": f"Bearer {LLM_KEY}"})
-    yield base
-    stop(proc)
 
 
 def ragqa(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
