@@ -26,7 +26,7 @@ def get_pipeline() -> Pipeline:
 @st.cache_resource
 def get_uploads() -> UploadSessions:
     pipeline = get_pipeline()
-    return UploadSessions(pipeline.embedder_name, lambda: pipeline.embedder.dim, ttl_seconds=UPLOAD_TTL_SECONDS)
+    return pipeline.upload_sessions(ttl_seconds=UPLOAD_TTL_SECONDS)
 
 
 def session_id() -> str:

@@ -16,9 +16,7 @@ from __future__ import annotations
 import sys
 import time
 
-from rag.answer import Answerer
 from rag.llm import LlamaCppGenerator
-from rag.models import resolve
 from rag.pipeline import build_pipeline
 from rag.prompt import warm_up_prompts
 from rag.settings import load_settings
@@ -44,10 +42,8 @@ def main() -> None:
     model = sys.argv[2] if len(sys.argv) > 2 else "qwen2.5-coder-1.5b"
     settings = load_settings(index_dir=index, llm={"model": model})
     pipeline = build_pipeline(settings)
-    path = resolve(model, settings.models_dir)
-    cached = LlamaCppGenerator(path, n_ctx=settings.llm.n_ctx, max_tokens=settings.llm.max_tokens)
-    store = pipeline.open_store(create=False)
-    answerer = Answerer(pipeline.embedder, store, cached, k=settings.retrieve.k, retriever=pipeline.retriever(store))
+    cached = pipeline.generator.inner  # the local model, prompt cache on (the default)
+    answerer = pipeline.answerer
 
     for prompt in warm_up_prompts():  # as the app and `ragqa chat` do at start
         cached.warm(prompt)
@@ -78,7 +74,7 @@ def main() -> None:
     print(f"turn 2: standalone {turn2.result.standalone_question!r}")
     print(f"turn 2: answer {turn2.result.answer[:120]!r}")
 
-    cold = LlamaCppGenerator(path, n_ctx=settings.llm.n_ctx, max_tokens=settings.llm.max_tokens, prompt_cache_mb=0)
+    cold = build_pipeline(load_settings(index_dir=index, llm={"model": model, "prompt_cache_mb": 0})).generator.inner
     first_token(cold, [{"role": "user", "content": "Say hello."}])  # load and warm, unrelated prompt
     without = first_token(cold, answer_messages)
     prompt_tokens = cached.count_tokens(answer_messages)

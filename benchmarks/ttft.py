@@ -20,9 +20,6 @@ import statistics
 import sys
 from pathlib import Path
 
-from rag.answer import Answerer
-from rag.llm import LlamaCppGenerator
-from rag.models import resolve
 from rag.pipeline import build_pipeline
 from rag.prompt import warm_up_prompts
 from rag.settings import load_settings
@@ -56,11 +53,8 @@ def main() -> None:
     settings = load_settings(index_dir=index)
     pipeline = build_pipeline(settings)
     llm = settings.llm
-    gen = LlamaCppGenerator(resolve(llm.model, settings.models_dir), n_ctx=llm.n_ctx, max_tokens=llm.max_tokens)
-    store = pipeline.open_store(create=False)
-    answerer = Answerer(
-        pipeline.embedder, store, gen, min_score=settings.retrieve.min_score, retriever=pipeline.retriever(store)
-    )
+    gen = pipeline.generator.inner  # the local llama.cpp model: its prompt cache is emptied per question below
+    answerer = pipeline.answerer
     pipeline.embedder.embed(["warm-up"])
     from llama_cpp import LlamaRAMCache
 

@@ -86,11 +86,20 @@ def _parse(conn: Any, name: str, data: bytes, password: str | None, max_pages: i
         conn.close()
 
 
+def _parser_context() -> Any:
+    """Children forked from a small server process started once, not from this one: the app and `ragqa serve`
+    run many threads, and a child forked while another thread holds a lock (logging, torch, SQLite) can hang
+    on it until the time limit."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["ingest.load"])  # parsers imported once in the server, not per upload
+    return ctx
+
+
 def parse_upload(name: str, data: bytes, limits: UploadLimits, password: str | None = None) -> list[Page]:
     """Pages of an upload, parsed in a child process within `limits.parse_seconds`."""
     name = safe_name(name)
     check_upload(name, data, limits)
-    ctx = multiprocessing.get_context("fork")
+    ctx = _parser_context()
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_parse, args=(child, name, data, password, limits.max_pages), daemon=True)
     proc.start()

@@ -25,6 +25,7 @@ from rag.queue import QueuedGenerator
 from rag.records import FileRecords
 from rag.remote_llm import OpenAIGenerator
 from rag.retrieve import Retriever
+from rag.sessions import UploadSessions
 from rag.settings import Settings
 from rag.store import ChromaStore, Store, check_collection_name, http_client
 
@@ -189,6 +190,10 @@ class Pipeline:
             use_cards=r.use_cards,
             reranker_path=r.reranker_path,
         )
+
+    def upload_sessions(self, ttl_seconds: float) -> UploadSessions:
+        """In-memory collections for uploads, one per browser session, embedded with this pipeline's model."""
+        return UploadSessions(self.embedder_name, lambda: self.embedder.dim, ttl_seconds=ttl_seconds)
 
     def answerer_for(self, store: Store) -> Answerer:
         """An answerer over `store` (e.g. an upload session's, or merged with the company's) with this

@@ -28,7 +28,7 @@ def test_answer_streams_with_numbered_sources(answerer):
     assert top.source.endswith("expense-policy.pdf") and top.page == 2
     assert stream.result.timings.first_token_s is not None
     assert stream.result.to_dict()["sources"][0]["page"] == 2
-    [messages] = answerer.generator.seen
+    [messages] = answerer.generator.inner.seen
     assert "[1] expense-policy.pdf, page 2" in messages[1]["content"]
 
 
@@ -36,7 +36,7 @@ def test_nothing_relevant_means_no_llm_call(answerer):
     answerer.min_score = 0.99
     result = answerer.ask("Wie viele Einwohner hat Grönland?").consume()
     assert result.answer == NOT_FOUND and not result.found
-    assert answerer.generator.seen == []
+    assert answerer.generator.inner.seen == []
 
 
 def test_empty_question_is_refused(answerer):
@@ -54,11 +54,11 @@ def test_document_text_is_fenced_as_data():
 
 
 def test_chunks_beyond_the_prompt_budget_are_dropped_by_rank(answerer):
-    answerer.generator.prompt_budget = 400
+    answerer.generator.inner.prompt_budget = 400
     stream = answerer.ask("Hotels per night in London?", k=6)
     assert 1 <= len(stream.sources) < 6
     stream.consume()
-    assert answerer.generator.count_tokens(answerer.generator.seen[-1]) <= 400
+    assert answerer.generator.count_tokens(answerer.generator.inner.seen[-1]) <= 400
     assert [s.n for s in stream.sources] == list(range(1, len(stream.sources) + 1))
 
 

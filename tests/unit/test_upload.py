@@ -1,5 +1,6 @@
 """Uploads: checks by content, size, pages and time; per-session in-memory collections with a TTL."""
 
+import multiprocessing
 import time
 
 import pytest
@@ -49,6 +50,8 @@ def test_parse_time_limit(monkeypatch):
         time.sleep(30)
 
     monkeypatch.setattr(upload, "load_document", slow)
+    # forked from this process, so the child sees the slow reader (the app forks from a clean server process)
+    monkeypatch.setattr(upload, "_parser_context", lambda: multiprocessing.get_context("fork"))
     started = time.perf_counter()
     with pytest.raises(DocumentLoadError, match="took longer than 1 s"):
         parse_upload("slow.txt", b"hello", UploadLimits(parse_seconds=1))
