@@ -19,9 +19,10 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rag.amounts import find_amounts, order_note
+from rag.compress import compress
 from rag.embedder import Embedder
 from rag.grounding import check_citations
 from rag.llm import Generator, Message, Pieces
@@ -121,6 +122,7 @@ class Answerer:
         min_score: float = 0.35,
         rewrite_max_tokens: int = 96,
         retriever: Retriever | None = None,
+        compress: bool = False,
     ) -> None:
         self.embedder = embedder
         self.store = store
@@ -130,6 +132,7 @@ class Answerer:
         self.min_score = min_score
         self.rewrite_max_tokens = rewrite_max_tokens
         self.retriever = retriever or Retriever(embedder, store)
+        self.compress = compress  # show the model only the parts of each chunk that bear on the question
 
     def retrieve(self, question: str, k: int | None = None, filters: Filters | None = None) -> list[Hit]:
         """The k best chunks: hybrid search within the documents the question is about (rag.retrieve)."""
@@ -185,6 +188,8 @@ class Answerer:
         # question's terms counts instead.
         found = self.retriever.last_best_score >= self.min_score or self.retriever.last_cjk_coverage >= 0.6
         relevant = hits if found else []
+        if self.compress:
+            relevant = [_compressed(h, standalone) for h in relevant]
         if not relevant:
             stream = AnswerStream(hits, None, started, retrieve_s, standalone if history else None, question=question)
             return self._with_rerank_time(stream)
@@ -236,6 +241,12 @@ _COMPARES = re.compile(
 )
 
 
+def _compressed(hit: Hit, question: str) -> Hit:
+    """`hit` with only the parts of its text that bear on `question` (rag.compress)."""
+    text = compress(hit.chunk.text, question, hit.chunk.context)
+    return hit if text == hit.chunk.text else replace(hit, chunk=replace(hit.chunk, text=text))
+
+
 def drop_copied_answer(rewritten: str, follow_up: str, answer: str) -> str:
     """A rewrite that copies the earlier answer's figure into a question that does not compare ("... ended
     December 31, 2022, as stated in the document, were $82,959 million?") loses the copied clause: a small
@@ -281,13 +292,14 @@ def _plan(question: str, history: list[Turn], hits: list[Hit], keep_blocks: bool
         content = user_message(question, hits, numbers)
         new_hits, new_numbers = hits, numbers
     else:
-        known = {s.chunk_id: s.n for s in earlier}
+        # a block shown before counts only with the same text: compressed for another question, it is new
+        known = {(s.chunk_id, s.text): s.n for s in earlier}
         next_n = max(known.values(), default=0) + 1
         numbers, new_hits, new_numbers, again = [], [], [], []
         for h in hits:
-            if h.chunk.id in known:
-                numbers.append(known[h.chunk.id])
-                again.append(known[h.chunk.id])
+            if (h.chunk.id, h.chunk.text) in known:
+                numbers.append(known[h.chunk.id, h.chunk.text])
+                again.append(known[h.chunk.id, h.chunk.text])
             else:
                 numbers.append(next_n)
                 new_hits.append(h)

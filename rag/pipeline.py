@@ -200,7 +200,13 @@ class Pipeline:
         pipeline's models and settings."""
         r = self.settings.retrieve
         return Answerer(
-            self.embedder, store, self.generator, k=r.k, min_score=r.min_score, retriever=self.retriever(store)
+            self.embedder,
+            store,
+            self.generator,
+            k=r.k,
+            min_score=r.min_score,
+            retriever=self.retriever(store),
+            compress=r.compress,
         )
 
     @cached_property

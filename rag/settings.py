@@ -124,6 +124,13 @@ class RetrieveSettings(_Strict):
     reranker_path: Path | None = Field(
         None, description="A local sentence-transformers CrossEncoder folder to re-rank fused hits (off when unset)."
     )
+    compress: bool = Field(
+        True,
+        description=(
+            "Show the model only the sentences and table rows of each chunk that share words with the question, "
+            "table rows with their column names (rag.compress)."
+        ),
+    )
     min_score: float = Field(
         0.35,
         ge=-1.0,
