@@ -64,7 +64,7 @@ def main() -> None:
     matrix = np.array(embedder.embed(texts))
 
     def top1(qids: list[str]) -> np.ndarray:
-        q = np.array(embedder.embed([queries[i] for i in qids]))
+        q = np.array([embedder.embed_query(queries[i]) for i in qids])
         return (q @ matrix.T).max(axis=1)
 
     with (DATA.parent / "sec-10q" / "qna_data.csv").open(encoding="utf-8-sig") as fh:

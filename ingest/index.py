@@ -103,6 +103,9 @@ class _Prefetched:
             self._vectors.update(zip(missing, self.embedder.embed(missing), strict=True))
         return [self._vectors[t] for t in texts]
 
+    def embed_query(self, text: str) -> list[float]:
+        return self.embedder.embed_query(text)
+
 
 def discover(paths: Iterable[Path]) -> list[Path]:
     """Files under `paths` (folders walked recursively, hidden entries skipped), sorted, de-duplicated.

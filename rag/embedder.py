@@ -1,7 +1,8 @@
 """Embedders: the `Embedder` interface and its real default, a local sentence-transformers model.
 
-`count_tokens` uses the model's own tokenizer, so chunking can promise that no chunk is truncated.
-Not here: model download (see rag.models), ONNX or quantized embedders, rerankers.
+`count_tokens` uses the model's own tokenizer, so chunking can promise that no chunk is truncated. Questions go
+through `embed_query`: models trained with instructions (E5: "query: " / "passage: ") embed them differently
+from documents. Not here: model download (see rag.models), ONNX or quantized embedders, rerankers.
 """
 
 from __future__ import annotations
@@ -27,7 +28,11 @@ class Embedder(Protocol):
         ...
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        """Unit-length vectors, one per text."""
+        """Unit-length vectors, one per text (documents)."""
+        ...
+
+    def embed_query(self, text: str) -> list[float]:
+        """The unit-length vector of a question, to compare with documents' vectors."""
         ...
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
@@ -94,3 +99,6 @@ class SentenceTransformerEmbedder:
             show_progress_bar=False,
         )
         return [[float(x) for x in row] for row in vectors]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed([text])[0]

@@ -45,6 +45,9 @@ class HashingEmbedder:
             out.append([x / norm for x in vec])
         return out
 
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed([text])[0]
+
 
 class ReplayGenerator:
     """Replays queued replies word by word; records the messages it was given."""

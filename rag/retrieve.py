@@ -238,7 +238,7 @@ class Retriever:
         cjk = mostly_cjk(question)
         if cjk:  # the default embedder knows English: lean on the keyword index
             dense_weight, keyword_weight = self.cjk_dense_weight, self.cjk_keyword_weight
-        [vector] = self.embedder.embed([question])
+        vector = self.embedder.embed_query(question)
         n = max(k, self.candidates)
         dense = self.store.search(vector, n, scope.sources)
         self.last_best_score = max((h.score for h in dense), default=0.0)

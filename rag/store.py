@@ -173,7 +173,7 @@ class _LangChainEmbeddings:
         return self.embedder.embed(texts)
 
     def embed_query(self, text: str) -> list[float]:
-        return self.embedder.embed([text])[0]
+        return self.embedder.embed_query(text)
 
 
 class ChromaStore:
