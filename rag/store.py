@@ -16,8 +16,8 @@ Deletion goes keyword rows, Chroma, records. A chunk's text is stored in Chroma 
 Across processes (embedded mode): Chroma keeps a process's vector index in memory and never rereads what another
 process wrote, so every write bumps the index folder's generation (rag.records.IndexGeneration), and a store
 compares it before each read and reopens Chroma (and the collection the logical name serves now) when it moved.
-A hit whose chunk is gone is never returned. With a Chroma server (`persistent=False`) there is nothing to
-reopen: the server is the one copy.
+A hit whose chunk is gone is never returned. A client passed in (a Chroma server's, an upload session's
+in-memory Chroma) is the one copy of its data: nothing to reopen.
 Not here: fusion and reranking (rag.retrieve), choosing embedded or server mode (rag.pipeline).
 """
 
