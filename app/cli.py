@@ -365,6 +365,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--k must be at least 1")
     if getattr(args, "limit", None) is not None and args.limit < 1:
         parser.error("--limit must be at least 1")
+    if args.command == "ask" and not args.question.strip():
+        parser.error("the question is empty")
     try:
         return int(args.func(args))
     except IndexLockedError as exc:
@@ -376,6 +378,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ragqa: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - anything else: one line, the traceback only with -v
+        logging.getLogger("ragqa").debug("unexpected error", exc_info=True)
+        hint = "" if args.verbose else " (run with -v for the details)"
+        print(f"ragqa: error: unexpected {type(exc).__name__}: {exc}{hint}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

@@ -21,8 +21,12 @@ _NUMBER = re.compile(r"(?<![A-Za-z])\d[\d,]*(?:\.\d+)?")  # "Q1" or "MP3" name t
 _WORD = re.compile(r"[\u3400-\u9fff]|[^\W\d_]{4,}", re.UNICODE)
 
 
+_DECIMAL_POINT = re.compile(r"(?<=\d)\.(?=\d)")  # "$82.9 billion": not the end of a sentence
+
+
 def sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE.findall(text) if s.strip()]
+    masked = _DECIMAL_POINT.sub("\x00", text)
+    return [s.strip().replace("\x00", ".") for s in _SENTENCE.findall(masked) if s.strip()]
 
 
 def _numbers(text: str) -> set[str]:

@@ -306,7 +306,8 @@ class ChromaStore:
                 docs,
                 self.records,
                 self._langchain_view(embedder),
-                batch_size=max(1, len(docs)),  # one write per file
+                # one write per file, in pieces Chroma accepts (about 5,000 records per call embedded)
+                batch_size=max(1, min(len(docs), self.client.get_max_batch_size())),
                 cleanup="scoped_full",
                 source_id_key="source",
                 key_encoder=lambda doc: str(doc.id),

@@ -81,3 +81,17 @@ def test_real_mode_without_models_says_what_to_run(capsys, monkeypatch):
     monkeypatch.setenv("RAGQA_MODE", "real")
     code, _, err = run(capsys, "ingest", str(SAMPLE))
     assert code == EXIT_ERROR and "ragqa models pull all-minilm-l6-v2" in err
+
+
+def test_an_empty_question_is_a_usage_error(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_:
+        main(["ask", "   ", "--index", str(tmp_path / "i")])
+    assert exit_.value.code == 2 and "the question is empty" in capsys.readouterr().err
+
+
+def test_an_unexpected_error_is_one_line(capsys, tmp_path, monkeypatch):
+    (tmp_path / "i").mkdir()
+    (tmp_path / "i" / "records.sqlite3").write_bytes(b"this is not a database" * 100)  # a corrupt index file
+    code, _, err = run(capsys, "ask", "hotel limit?", "--index", str(tmp_path / "i"))
+    assert code == EXIT_ERROR and "Traceback" not in err and err.startswith("ragqa: error: ")
+    assert "-v" in err and len(err.strip().splitlines()) == 1

@@ -46,3 +46,12 @@ def test_numbers_the_question_states_need_no_source():
     assert check_citations(answer, sources, given=asked) == []
     flagged = check_citations(answer, sources)
     assert flagged and flagged[0]["reason"] == "numbers not in the cited source: 34195"
+
+
+def test_a_decimal_point_does_not_end_a_sentence():
+    sources = [Source(1, "/d/a.pdf", 3, 0.9, "Net sales were $82.9 billion in the quarter, up 1.5 % on the year.")]
+    assert sentences("Net sales were $82.9 billion [1]. Growth was 1.5 % [1].") == [
+        "Net sales were $82.9 billion [1].",
+        "Growth was 1.5 % [1].",
+    ]
+    assert check_citations("Net sales were $82.9 billion in the quarter [1].", sources) == []

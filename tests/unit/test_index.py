@@ -134,3 +134,17 @@ def test_files_indexed_by_an_older_format_are_rebuilt(fake_settings):
     assert again.store.keywords.ids() == {c.id for c in again.store.all_chunks()}
     assert all(r.current for r in again.files.all())
     assert Indexer(again).ingest([SAMPLE]).files_unchanged == 4
+
+
+def test_a_file_with_more_chunks_than_one_chroma_write_takes_is_stored_whole(tmp_path):
+    """A 10 MB text export makes thousands of chunks: past Chroma's batch limit (5,461 here) they go in pieces."""
+    from rag.fakes import HashingEmbedder
+    from rag.store import ChromaStore
+    from rag.types import Chunk
+
+    embedder = HashingEmbedder()
+    store = ChromaStore(tmp_path / "index", "big", embedder.name, embedder.dim)
+    n = store.client.get_max_batch_size() + 100
+    chunks = [Chunk(f"c{i}", f"line {i} of the export", "/docs/big.txt", None, i, f"h{i}", "d") for i in range(n)]
+    store.replace_source("/docs/big.txt", chunks, embedder)
+    assert store.count() == n and len(store.keywords.ids()) == n
