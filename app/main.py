@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import streamlit as st
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `streamlit run app/main.py` puts app/ on the path, not the project
@@ -16,7 +17,9 @@ if str(ROOT) not in sys.path:  # `streamlit run app/main.py` puts app/ on the pa
 
 # Each page is a script in app/views/ (not app/pages/: a pages/ folder beside main.py switches Streamlit to
 # its legacy multipage mode, which breaks st.navigation on reruns).
-st.set_page_config(page_title="ragqa", page_icon=":material/quiz:", layout="centered")
+# The favicon is drawn here: a Material icon or an emoji as page_icon makes the browser fetch it from a CDN,
+# and this app makes no request off the machine.
+st.set_page_config(page_title="ragqa", page_icon=Image.new("RGB", (32, 32), (46, 94, 170)), layout="centered")
 page = st.navigation(
     [
         st.Page("views/chat.py", title="Chat", icon=":material/chat:", default=True),

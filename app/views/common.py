@@ -1,11 +1,13 @@
 """Widgets shared by the chat pages: a conversation with streamed answers and their sources.
 
 Document text and file names are always shown with st.text (never as HTML or Markdown); answers are Markdown
-without HTML (Streamlit escapes it).
+without HTML (Streamlit escapes it) and without live links or images (`inert_markdown`): an answer written from
+a planted document must not make the browser fetch anything.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from pathlib import PurePath
 from typing import Any
@@ -14,6 +16,31 @@ import streamlit as st
 
 from rag.answer import AnswerStream, Turn
 from rag.errors import RagError
+
+_IMAGE = re.compile(r"!\[([^\]]*)\]\s*(\([^)]*\)|\[[^\]]*\])")
+_LINK = re.compile(r"\[([^\]]*)\]\s*\(([^)]*)\)")
+_REFERENCE = re.compile(r"^\s{0,3}\[[^\]]+\]:\s*\S.*$", re.MULTILINE)
+_URL = re.compile(r"(?<!`)<?\b((?:https?|ftp|file|data|javascript):[^\s<>`)]*)>?", re.IGNORECASE)
+
+
+def inert_markdown(text: str) -> str:
+    """Model output made safe to render as Markdown: images become their alt text, links their text with the
+    address as code, bare addresses code (never auto-linked), reference definitions dropped. Citations like
+    [1] and dollar amounts are left as they are."""
+    text = _REFERENCE.sub("", text)
+    text = _IMAGE.sub(lambda m: f"[image: {m.group(1)}]" if m.group(1) else "[image]", text)
+    text = _URL.sub(lambda m: f"`{m.group(1)}`", text)
+    return _LINK.sub(lambda m: f"{m.group(1)} ({m.group(2).strip()})" if m.group(2).strip() else m.group(0), text)
+
+
+def stream_answer(pieces: Iterator[str]) -> str:
+    """Show an answer as it streams, re-rendered whole (and inert) at each piece. Returns the raw text."""
+    placeholder = st.empty()
+    text = ""
+    for piece in pieces:
+        text += piece
+        placeholder.markdown(inert_markdown(text))
+    return text
 
 
 def show_sources(sources: list[dict[str, object]]) -> None:
@@ -47,7 +74,7 @@ def conversation(key: str, placeholder: str, ask: Ask) -> None:
             if turn["role"] == "user":
                 st.text(str(turn["content"]))
             else:
-                st.markdown(str(turn["content"]))
+                st.markdown(inert_markdown(str(turn["content"])))
             show_unsupported(turn.get("unsupported", []))  # type: ignore[arg-type]
             show_sources(turn.get("sources", []))  # type: ignore[arg-type]
     question = st.chat_input(placeholder, key=f"{key}-input")
@@ -65,7 +92,7 @@ def conversation(key: str, placeholder: str, ask: Ask) -> None:
         try:
             stream = ask(question, turns, queued)
             with st.spinner("Thinking…"):
-                st.write_stream(_clearing(iter(stream), notice))
+                stream_answer(_clearing(iter(stream), notice))
         except (RagError, ValueError) as exc:
             st.error(str(exc))
             return

@@ -114,7 +114,10 @@ def _ask(page, placeholder: str, question: str, expect_sources: bool = True):
 
 def test_chat_then_upload_then_isolation(server, browser, tmp_path):
     url, index, env = server
-    alice = browser.new_context(viewport={"width": 1200, "height": 1400}).new_page()
+    requested: list[str] = []  # every request of both sessions: none may leave the machine
+    alice_context = browser.new_context(viewport={"width": 1200, "height": 1400})
+    alice_context.on("request", lambda r: requested.append(r.url))
+    alice = alice_context.new_page()
     alice.set_default_timeout(TIMEOUT_MS)
     alice.goto(url)
     _ask(alice, "Ask a question about the company documents", "What is the hotel limit per night in London?")
@@ -130,7 +133,9 @@ def test_chat_then_upload_then_isolation(server, browser, tmp_path):
     alice.get_by_text("quokka-budget.pdf, page 1").first.wait_for()
     alice.screenshot(path=str(SHOTS / "upload-answer.png"), full_page=True)
 
-    bob = browser.new_context().new_page()  # another browser session
+    bob_context = browser.new_context()  # another browser session
+    bob_context.on("request", lambda r: requested.append(r.url))
+    bob = bob_context.new_page()
     bob.set_default_timeout(TIMEOUT_MS)
     bob.goto(f"{url}/upload")
     bob.get_by_text("Upload a document to ask about it.").wait_for()
@@ -138,6 +143,11 @@ def test_chat_then_upload_then_isolation(server, browser, tmp_path):
     _ask(bob, "Ask a question about the company documents", "What is the Quokkastan office budget?", False)
     assert bob.get_by_text("quokka-budget.pdf").count() == 0
     bob.screenshot(path=str(SHOTS / "other-session.png"), full_page=True)
+    for page_path in ("/documents", "/about"):
+        bob.goto(f"{url}{page_path}")
+        bob.wait_for_load_state("networkidle")
+    outside = [r for r in requested if not r.startswith((url, "data:", "blob:", url.replace("http", "ws", 1)))]
+    assert requested and not outside, outside
 
     cli = subprocess.run(
         [sys.executable, "-m", "app.cli", "ask", "What is the Quokkastan office budget?", "--json", "--k", "10"],
