@@ -8,6 +8,7 @@ history (rag.answer).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import PurePath
 
@@ -51,11 +52,24 @@ REWRITE_PROMPT = (
 
 
 FENCE = '"""'
+# Chat-template markers (ChatML and Qwen/Llama 3 "<|...|>", Gemma turns, Llama 2 [INST]/<<SYS>>, "<s>"). llama.cpp
+# tokenises the formatted prompt with special tokens on, so a document holding "<|im_start|>system" would open a
+# real system turn: in document text and file names they are broken up (shown, but no longer markers).
+_TEMPLATE_MARKER = re.compile(
+    r"<\|[^|<>\s]{1,40}\|>|</?(?:start_of_turn|end_of_turn|s|bos|eos)>|\[/?INST\]|<</?SYS>>", re.IGNORECASE
+)
+
+
+def inert(text: str) -> str:
+    """Document text with chat-template markers broken up ("<|im_start|>" becomes "< |im_start| >")."""
+    return _TEMPLATE_MARKER.sub(lambda m: f"{m.group()[0]}\u2009{m.group()[1:-1]}\u2009{m.group()[-1]}", text)
+
+
 CONTEXT_HEADER = "Context blocks:\n\n"
 
 
 def _label(hit: Hit, n: int) -> str:
-    name = PurePath(hit.chunk.source).name
+    name = inert(PurePath(hit.chunk.source).name)
     page = f", page {hit.chunk.page}" if hit.chunk.page is not None else ""
     return f"[{n}] {name}{page}"
 
@@ -72,7 +86,7 @@ def format_context(hits: Sequence[Hit], numbers: Sequence[int] | None = None) ->
     document text is broken up, so it cannot close its block."""
     blocks = []
     for i, hit in enumerate(hits):
-        text = (_about(hit) + hit.chunk.text).replace(FENCE, "'' '")
+        text = inert(_about(hit) + hit.chunk.text).replace(FENCE, "'' '")
         blocks.append(f"{_label(hit, numbers[i] if numbers else i + 1)}\n{FENCE}\n{text}\n{FENCE}")
     return "\n\n".join(blocks)
 
