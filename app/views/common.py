@@ -33,6 +33,15 @@ def inert_markdown(text: str) -> str:
     return _LINK.sub(lambda m: f"{m.group(1)} ({m.group(2).strip()})" if m.group(2).strip() else m.group(0), text)
 
 
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+
+def plain(text: str) -> str:
+    """`text` (a file name, an error naming one) for widgets that render Markdown: every Markdown character
+    escaped, so it shows as typed."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
 def stream_answer(pieces: Iterator[str]) -> str:
     """Show an answer as it streams, re-rendered whole (and inert) at each piece. Returns the raw text."""
     placeholder = st.empty()

@@ -13,7 +13,7 @@ from typing import Any
 import streamlit as st
 
 from app.state import get_pipeline, get_uploads, session_id
-from app.views.common import conversation
+from app.views.common import conversation, plain
 from ingest.index import Indexer
 from ingest.upload import UploadLimits, index_upload
 from rag.answer import AnswerStream, Turn
@@ -27,7 +27,7 @@ def _limits() -> UploadLimits:
 
 
 def _show_progress(bar: Any, fraction: float, text: str) -> None:
-    bar.progress(fraction, text=text)
+    bar.progress(fraction, text=plain(text))  # the text names the file: Markdown there is only text
 
 
 def render() -> None:
@@ -39,12 +39,14 @@ def render() -> None:
         "Uploads stay in this browser session only and are never added to the company index."
     )
     done: set[str] = st.session_state.setdefault("uploaded", set())
-    files = st.file_uploader("Upload", type=["pdf", "txt", "md", "docx"], accept_multiple_files=True)
+    # "Remove uploads" gives the uploader a new key: the old widget, still holding the files, is gone with it
+    uploader = f"uploader-{st.session_state.setdefault('uploader-generation', 0)}"
+    files = st.file_uploader("Upload", type=["pdf", "txt", "md", "docx"], accept_multiple_files=True, key=uploader)
     for f in files or []:
         key = f"{f.name}:{f.size}:{f.file_id}"
         if key in done:
             continue
-        bar = st.progress(0.0, text=f"Reading {f.name}")
+        bar = st.progress(0.0, text=f"Reading {plain(f.name)}")
         try:
             n = index_upload(
                 f.name,
@@ -57,11 +59,11 @@ def render() -> None:
             )
         except RagError as exc:
             bar.empty()
-            st.error(str(exc))
+            st.error(plain(str(exc)))
             done.add(key)
             continue
         uploads.add_file(sid, f.name)
-        bar.progress(1.0, text=f"{f.name}: {n} chunks ready")
+        bar.progress(1.0, text=f"{plain(f.name)}: {n} chunks ready")
         done.add(key)
     names = uploads.files(sid) if uploads.has(sid) else []
     if not names:
@@ -71,6 +73,7 @@ def render() -> None:
     if st.button("Remove uploads", icon=":material/delete:"):
         uploads.close(sid)
         done.clear()
+        st.session_state["uploader-generation"] += 1
         st.session_state.pop("upload-chat", None)
         st.rerun()
     with_company = st.toggle("Also search the company documents", value=False)

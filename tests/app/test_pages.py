@@ -76,10 +76,27 @@ def test_upload_and_ask_the_document_alone(app):
     assert not any("expense-policy" in t for t in sources)  # the company docs stay out unless asked for
 
 
+def test_removed_uploads_stay_removed(app):
+    at = page(app, "upload")
+    at.file_uploader[0].upload("zebras.pdf", pdf_bytes(["The zebra budget is EUR 4,321."]), "application/pdf").run()
+    assert any("zebras.pdf" in t.value for t in at.text)
+    next(b for b in at.button if b.label == "Remove uploads").click().run()
+    at.run()  # another rerun: the uploader no longer holds the file, so nothing is indexed again
+    assert at.info and at.info[0].value.startswith("Upload a document")
+    assert not any("zebras.pdf" in t.value for t in at.text)
+
+
 def test_upload_checks_content_not_the_name(app):
     at = page(app, "upload")
     at.file_uploader[0].upload("report.pdf", b"MZ\x90\x00 this is an executable", "application/pdf").run()
-    assert at.error and "content is binary, not what a .pdf file holds" in at.error[0].value
+    shown = at.error[0].value.replace("\\", "")  # the message is Markdown-escaped: it names the file
+    assert "content is binary, not what a .pdf file holds" in shown
+
+
+def test_a_file_name_is_shown_as_typed_not_as_markdown(app):
+    at = page(app, "upload")
+    at.file_uploader[0].upload("![x](http:evil)[y](z).pdf", b"MZ\x90\x00 binary", "application/pdf").run()
+    assert at.error and "\\!\\[x\\]\\(http\\:evil\\)" in at.error[0].value
 
 
 def test_documents_page_lists_files_and_the_last_reindex(app, monkeypatch):
