@@ -125,10 +125,11 @@ class RetrieveSettings(_Strict):
         None, description="A local sentence-transformers CrossEncoder folder to re-rank fused hits (off when unset)."
     )
     compress: bool = Field(
-        True,
+        False,
         description=(
             "Show the model only the sentences and table rows of each chunk that share words with the question, "
-            "table rows with their column names (rag.compress)."
+            "table rows with their column names (rag.compress). Off: on 20 sec-10q questions it found the gold "
+            "figure in 3 answers against 4 without it."
         ),
     )
     min_score: float = Field(
