@@ -273,9 +273,31 @@ def load_html(path: Path, data: bytes) -> list[Page]:
     return [Page(text=text, page=None)]
 
 
+MAX_DOCX_INFLATED_BYTES = 256 * 1024 * 1024  # what a DOCX may unpack to; a zip bomb unpacks to gigabytes
+
+
+def _check_inflated_size(path: Path, data: bytes, limit: int) -> None:
+    """Inflate every member in pieces, counting, before python-docx reads it whole: a member that unpacks past
+    `limit` in total stops here (sizes written in the zip are not trusted)."""
+    total = 0
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            for info in archive.infolist():
+                with archive.open(info) as member:
+                    while piece := member.read(1 << 20):
+                        total += len(piece)
+                        if total > limit:
+                            raise DocumentLoadError(
+                                path, f"unpacks to more than {limit // (1024 * 1024)} MB (a zip bomb?); not read"
+                            )
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, OSError) as exc:
+        raise DocumentLoadError(path, f"not a readable DOCX ({exc})") from exc
+
+
 def load_docx(path: Path, data: bytes) -> list[Page]:
     if sniff(data) != "zip":
         raise DocumentLoadError(path, "not a DOCX file (no zip container)")
+    _check_inflated_size(path, data, MAX_DOCX_INFLATED_BYTES)
     try:
         import docx
     except ImportError as exc:  # pragma: no cover - depends on the install
@@ -325,7 +347,7 @@ def load_document(
     if suffix in PDF_SUFFIXES:
         if kind != "pdf":
             raise DocumentLoadError(path, "not a PDF: the file does not start with a PDF header")
-        return load_pdf(path, data, password, pdf_limit_factor)
+        return _specific(path, suffix, lambda: load_pdf(path, data, password, pdf_limit_factor))
     if kind == "pdf":
         raise DocumentLoadError(path, f"a PDF named {suffix}: rename it to .pdf")
     loaders: dict[str, Callable[[Path, bytes], list[Page]]] = {
@@ -333,4 +355,18 @@ def load_document(
         **{s: load_html for s in HTML_SUFFIXES},
         **{s: load_docx for s in DOCX_SUFFIXES},
     }
-    return loaders[suffix](path, data)
+    return _specific(path, suffix, lambda: loaders[suffix](path, data))
+
+
+def _specific(path: Path, suffix: str, read: Callable[[], list[Page]]) -> list[Page]:
+    """Run a reader; an exception its library was not expected to raise on damaged input (pypdf's bare
+    AssertionError, an AttributeError deep in a page tree) becomes a DocumentLoadError that says what happened."""
+    try:
+        return read()
+    except (DocumentLoadError, MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # noqa: BLE001 - libraries fail on damaged files in many ways
+        logger.debug("reader failure on %s", path, exc_info=True)
+        detail = f"{type(exc).__name__}: {exc}" if str(exc).strip() else type(exc).__name__
+        kind = suffix.lstrip(".").upper()
+        raise DocumentLoadError(path, f"damaged {kind} content the reader failed on ({detail})") from exc

@@ -31,6 +31,7 @@ class UploadLimits:
     max_bytes: int = 20 * 1024 * 1024  # keep equal to .streamlit/config.toml server.maxUploadSize
     max_pages: int = 300
     parse_seconds: float = 30.0
+    parse_memory_mb: int = 2048  # address space of the parsing child: a hostile file fails, not the app
 
 
 def safe_name(name: str) -> str:
@@ -65,8 +66,12 @@ def _count_pdf_pages(data: bytes) -> int:
     return len(reader.pages)
 
 
-def _parse(conn: Any, name: str, data: bytes, password: str | None, max_pages: int) -> None:
+def _parse(conn: Any, name: str, data: bytes, password: str | None, max_pages: int, memory_mb: int) -> None:
     """Child process: parse and send back ("ok", pages) or ("error", reason)."""
+    import resource
+
+    limit = memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     try:
         if PurePath(name).suffix.lower() == ".pdf":
             try:
@@ -77,9 +82,15 @@ def _parse(conn: Any, name: str, data: bytes, password: str | None, max_pages: i
                 conn.send(("error", f"too many pages: {count}, the limit is {max_pages}"))
                 return
         pages = load_document(Path(name), data, password=password, pdf_limit_factor=1)
+        last = max((p.page or 0 for p in pages), default=0)
+        if last > max_pages:  # the count above failed on a damaged page tree, but the pages were read
+            conn.send(("error", f"too many pages: {last}, the limit is {max_pages}"))
+            return
         conn.send(("ok", [(p.text, p.page) for p in pages]))
     except DocumentLoadError as exc:
         conn.send(("error", exc.reason))
+    except MemoryError:
+        conn.send(("error", f"needs more than {memory_mb} MB to read; not indexed"))
     except Exception as exc:  # noqa: BLE001 - anything else is still only this upload's failure
         conn.send(("error", f"not readable ({type(exc).__name__})"))
     finally:
@@ -101,7 +112,8 @@ def parse_upload(name: str, data: bytes, limits: UploadLimits, password: str | N
     check_upload(name, data, limits)
     ctx = _parser_context()
     parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_parse, args=(child, name, data, password, limits.max_pages), daemon=True)
+    args = (child, name, data, password, limits.max_pages, limits.parse_memory_mb)
+    proc = ctx.Process(target=_parse, args=args, daemon=True)
     proc.start()
     child.close()
     try:

@@ -160,3 +160,30 @@ def test_pypdf_limits_are_raised_only_for_trusted_files():
         load_document(path, pdf_limit_factor=1)
     pages = load_document(path, pdf_limit_factor=4)
     assert len(pages) > 60
+
+
+def test_a_docx_zip_bomb_is_refused_before_it_is_inflated(monkeypatch):
+    import io
+    import zipfile
+
+    import ingest.load as load
+
+    monkeypatch.setattr(load, "MAX_DOCX_INFLATED_BYTES", 1024 * 1024)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("word/document.xml", b"\0" * (8 * 1024 * 1024))  # 8 MB of zeros: a few KB packed
+    assert len(buf.getvalue()) < 100_000
+    with pytest.raises(DocumentLoadError, match="unpacks to more than 1 MB"):
+        load.load_document(Path("bomb.docx"), buf.getvalue())
+
+
+def test_an_unexpected_reader_failure_is_a_specific_reason(monkeypatch):
+    import ingest.load as load
+
+    def broken(path, data):
+        raise AssertionError
+
+    monkeypatch.setattr(load, "load_text", broken)
+    with pytest.raises(DocumentLoadError, match=r"damaged TXT content the reader failed on \(AssertionError\)"):
+        load.load_document(Path("notes.txt"), b"hello")

@@ -91,3 +91,10 @@ def test_an_upload_is_keyword_indexed_with_the_same_ids_and_its_card():
     assert card["kind"] == "policy" and card["file_name"] == "policy.pdf"
     assert store.get([store.keyword_search("hotel London night", 1)[0][0]], [0.0] * embedder.dim)
     sessions.close("kw")
+
+
+def test_the_parsing_child_has_a_memory_limit():
+    big = ("word " * 2_000_000).encode()  # 10 MB of text: reading it needs more than the limit below
+    with pytest.raises(DocumentLoadError, match="needs more than 40 MB to read"):
+        parse_upload("big.txt", big, UploadLimits(max_bytes=50_000_000, parse_seconds=60, parse_memory_mb=40))
+    assert parse_upload("small.txt", b"hello there", UploadLimits())[0].text == "hello there"
