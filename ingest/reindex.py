@@ -120,7 +120,9 @@ def _mirror(
     indexer = Indexer(pipeline)
     files = discover(roots)
     present = {source_of(p) for p in files}
-    gone = sorted(r.source for r in pipeline.files.all() if r.source not in present)
+    # files recorded as indexed, and files whose chunks a killed run wrote before their file record
+    known = {r.source for r in pipeline.files.all()} | pipeline.store.recorded_sources()
+    gone = sorted(known - present)
     to_check = [p for p in files if not indexer.unchanged_by_stat(p)]
     report.unchanged = len(files) - len(to_check)
     total = len(to_check) + len(gone)

@@ -188,3 +188,31 @@ def test_queries_keep_working_while_another_process_reindexes(tmp_path):
         queries += 1
     assert writer.returncode == 0, writer.stderr.read()
     assert queries > 5 and errors == 0, last_error
+
+
+def test_chunks_of_a_run_killed_before_the_file_record_go_when_the_file_is_deleted(tmp_path):
+    """The state a kill leaves between a file's chunks reaching Chroma and its file record: the file is then
+    deleted, and the next re-index removes its chunks (they belong to no recorded file)."""
+    src = tmp_path / "src"
+    write_docs(src, 3)
+    pipeline = build_pipeline(settings_for(tmp_path))
+    reindex(pipeline, [src])
+    extra = src / "extra.md"
+    extra.write_text("# Extra\n\nwalrus migration facts " * 50)
+    from ingest.index import Indexer
+
+    prepared = Indexer(pipeline).prepare(extra)
+    source = prepared.record.source
+    pipeline.store.replace_source(source, prepared.chunks, pipeline.embedder)  # the file record never written
+    assert pipeline.files.get(source) is None
+    extra.unlink()
+    report = reindex(build_pipeline(settings_for(tmp_path)), [src])
+    assert report.deleted == 1
+    assert not any(c.source == source for c in build_pipeline(settings_for(tmp_path)).store.all_chunks())
+    assert chunk_ids(tmp_path) == chunk_ids_of_clean_run(tmp_path, src)
+
+
+def chunk_ids_of_clean_run(tmp_path, src):
+    clean = tmp_path / "clean"
+    reindex(build_pipeline(settings_for(clean)), [src])
+    return chunk_ids(clean)
