@@ -7,7 +7,8 @@ alike, their difference) as a line the prompt carries after the question. The am
 which for a follow-up is the standalone question carrying figures from earlier answers.
 
 An amount needs a currency or a percent sign: bare numbers (years, days, counts) are never compared.
-Not here: units other than currencies and percent, exchange rates (amounts in different currencies are never
+Numbers may be written 1,234.56 or 1.234,56; "EUR 1.234" could be either, so a comparison holding one is left
+to the model. Not here: units other than currencies and percent, exchange rates (amounts in different currencies are never
 compared), negative amounts written in parentheses, arithmetic beyond an order and one difference.
 """
 
@@ -28,13 +29,15 @@ _SCALES = {
 _PREFIX = {"$": "USD", "us$": "USD", "usd": "USD", "€": "EUR", "eur": "EUR", "£": "GBP", "gbp": "GBP",
            "¥": "JPY/CNY", "￥": "JPY/CNY", "rmb": "CNY", "cny": "CNY", "jpy": "JPY"}  # fmt: skip
 _SUFFIX = {"dollars": "USD", "usd": "USD", "euros": "EUR", "eur": "EUR", "元": "CNY", "人民币": "CNY",
-           "美元": "USD", "欧元": "EUR", "%": "%", "percent": "%", "per cent": "%"}  # fmt: skip
+           "美元": "USD", "欧元": "EUR", "%": "%", "percent": "%", "per cent": "%", "€": "EUR", "£": "GBP"}  # fmt: skip
 
 _AMOUNT = re.compile(
     r"(?P<prefix>US\$|\$|€|£|¥|￥|\b(?:USD|EUR|GBP|RMB|CNY|JPY)\b)?\s?"
-    r"(?P<number>(?<![\d.,])\d{1,3}(?:,\d{3})+(?:\.\d+)?|(?<![\d.,])\d+(?:\.\d+)?)"
+    r"(?P<number>(?<![\d.,])\d{1,3}(?:\.\d{3})+,\d+(?![\d.,])"  # 1.234,56: thousands dots, decimal comma
+    r"|(?<![\d.,])\d+,\d{1,2}(?![\d.,])"  # 999,5: a decimal comma
+    r"|(?<![\d.,])\d{1,3}(?:,\d{3})+(?:\.\d+)?|(?<![\d.,])\d+(?:\.\d+)?)"
     r"(?:\s?(?P<scale>万亿|千万|百万|[千万亿]|(?:thousand|million|billion|trillion|bn|mn|tn|k|m|b)\b))?"
-    r"(?:\s?(?P<suffix>%|percent\b|per cent\b|dollars\b|USD\b|euros\b|EUR\b|美元|欧元|人民币|元))?",
+    r"(?:\s?(?P<suffix>%|€|£|percent\b|per cent\b|dollars\b|USD\b|euros\b|EUR\b|美元|欧元|人民币|元))?",
     re.IGNORECASE,
 )
 
@@ -47,6 +50,17 @@ class Amount:
     number: Decimal  # the number as written, before the scale
     head: str  # what precedes the number as written ("$", "US$ ", "")
     tail: str  # what follows it (" million", "%", " 亿元")
+    ambiguous: bool = False  # "1.234": a thousand and more, or one and a fraction: never ordered
+
+
+_AMBIGUOUS = re.compile(r"^\d{1,3}\.\d{3}$")
+
+
+def _number(written: str) -> Decimal:
+    """1,234.5 and 1.234,5 (and 999,5) as numbers."""
+    if "," in written and ("." in written or re.fullmatch(r"\d+,\d{1,2}", written)):
+        return Decimal(written.replace(".", "").replace(",", "."))
+    return Decimal(written.replace(",", ""))
 
 
 def find_amounts(text: str) -> list[Amount]:
@@ -57,11 +71,12 @@ def find_amounts(text: str) -> list[Amount]:
         kind = _PREFIX.get(prefix.lower()) or _SUFFIX.get(suffix.lower())
         if kind is None:
             continue
-        number = Decimal(m.group("number").replace(",", ""))
+        number = _number(m.group("number"))
         value = number * _SCALES.get(scale.lower(), 1)
         whole = m.group(0)
         head, tail = whole[: m.start("number") - m.start()], whole[m.end("number") - m.start() :]
-        amount = Amount(whole.strip(), kind, value, number, head.lstrip(), tail.rstrip())
+        ambiguous = kind != "%" and bool(_AMBIGUOUS.match(m.group("number")))
+        amount = Amount(whole.strip(), kind, value, number, head.lstrip(), tail.rstrip(), ambiguous)
         if all((a.kind, a.value) != (amount.kind, amount.value) for a in found):
             found.append(amount)
     return found
@@ -79,7 +94,7 @@ def order_note(question: str) -> str | None:
 
 def _order(same: list[Amount]) -> str | None:
     """`a > b > c`, or for two amounts written alike `a > b (difference d)`."""
-    if len(same) < 2:
+    if len(same) < 2 or any(a.ambiguous for a in same):
         return None
     same = sorted(same, key=lambda a: a.value, reverse=True)
     steps = (f" {'=' if a.value == b.value else '>'} {b.text}" for a, b in itertools.pairwise(same))

@@ -67,3 +67,17 @@ def test_a_comparing_follow_up_carries_the_order_in_its_prompt(fake_settings):
         f"Which of those was higher?\nIn full: {rewritten}\n"
         "Amounts in the question, largest first: $117,154 million > $82,959 million (difference $34,195 million)."
     )
+
+
+def test_currency_signs_after_the_number_and_european_decimals():
+    assert [a.value for a in find_amounts("220 € or 180 €?")] == [220, 180]
+    assert (
+        order_note("Is 220 € or 180 € more?")
+        == "Amounts in the question, largest first: 220 € > 180 € (difference 40 €)."
+    )
+    note = order_note("Which is more, EUR 1.234,56 or EUR 999?")
+    assert note is not None and note.startswith("Amounts in the question, largest first: EUR 1.234,56 > EUR 999")
+
+
+def test_an_ambiguous_number_is_never_ordered():
+    assert order_note("Which is more, EUR 1.234 or EUR 999?") is None  # 1234 or 1.234: the model reads it
