@@ -8,8 +8,9 @@ which for a follow-up is the standalone question carrying figures from earlier a
 
 An amount needs a currency or a percent sign: bare numbers (years, days, counts) are never compared.
 Numbers may be written 1,234.56 or 1.234,56; "EUR 1.234" could be either, so a comparison holding one is left
-to the model. Not here: units other than currencies and percent, exchange rates (amounts in different currencies are never
-compared), negative amounts written in parentheses, arithmetic beyond an order and one difference.
+to the model. Not here: units other than currencies and percent, exchange rates (amounts in different
+currencies are never compared), negative amounts written in parentheses, arithmetic beyond an order and one
+difference.
 """
 
 from __future__ import annotations
