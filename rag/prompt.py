@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 from pathlib import PurePath
 
+from rag.guard import remove_instructions
 from rag.llm import Message
 from rag.types import Hit
 
@@ -86,7 +87,7 @@ def format_context(hits: Sequence[Hit], numbers: Sequence[int] | None = None) ->
     document text is broken up, so it cannot close its block."""
     blocks = []
     for i, hit in enumerate(hits):
-        text = inert(_about(hit) + hit.chunk.text).replace(FENCE, "'' '")
+        text = inert(remove_instructions(_about(hit) + hit.chunk.text)[0]).replace(FENCE, "'' '")
         blocks.append(f"{_label(hit, numbers[i] if numbers else i + 1)}\n{FENCE}\n{text}\n{FENCE}")
     return "\n\n".join(blocks)
 
