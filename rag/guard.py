@@ -17,8 +17,11 @@ REMOVED = "[text addressed to an AI assistant removed]"
 
 _PATTERNS = [
     # English
-    r"\b(?:ignore|disregard|forget|override)\s+(?:all\s+|any\s+)?(?:of\s+)?(?:the\s+)?"
+    r"\b(?:ignore|disregard|forget|override)\s+(?:(?:all|any|of|the|your)\s+)*"
     r"(?:previous|prior|above|earlier|preceding|foregoing|system|original|your)\s+(?:instructions?|prompts?|directives)\b",
+    r"\bignore\s+(?:the|this|my|your|any|their)\s+(?:question|query|request|user)\b",
+    r"\b(?:the|this)\s+user'?s\s+(?:question|query|message|prompt|input)\b",
+    r"<\|[^|<>\s]{1,40}\|>|</?(?:start_of_turn|end_of_turn)>|\[/?INST\]|<</?SYS>>",  # chat-template markers
     r"\b(?:ignore|disregard|forget)\s+(?:all|everything)\s+(?:above|before|you\s+(?:were|have\s+been)\s+told)\b",
     r"\b(?:system|admin(?:istrator)?|developer)\s+(?:notice|message|prompt|override|instructions?)\s*[:：]",
     r"\b(?:answer|reply|respond)\b.{0,15}\b(?:every|all|each|any)\s+(?:questions?|messages?|quer(?:y|ies))\b.{0,25}\bwith\b",
