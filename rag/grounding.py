@@ -21,11 +21,12 @@ _NUMBER = re.compile(r"(?<![A-Za-z])\d[\d,]*(?:\.\d+)?")  # "Q1" or "MP3" name t
 _WORD = re.compile(r"[\u3400-\u9fff]|[^\W\d_]{4,}", re.UNICODE)
 
 
-_DECIMAL_POINT = re.compile(r"(?<=\d)\.(?=\d)")  # "$82.9 billion": not the end of a sentence
+# A point with a letter or digit right after it ends no sentence: "$82.9 billion", "2022 Q3 AAPL.pdf", "e.g."
+_INNER_POINT = re.compile(r"\.(?=\w)")
 
 
 def sentences(text: str) -> list[str]:
-    masked = _DECIMAL_POINT.sub("\x00", text)
+    masked = _INNER_POINT.sub("\x00", text)
     return [s.strip().replace("\x00", ".") for s in _SENTENCE.findall(masked) if s.strip()]
 
 

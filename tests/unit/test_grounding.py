@@ -55,3 +55,7 @@ def test_a_decimal_point_does_not_end_a_sentence():
         "Growth was 1.5 % [1].",
     ]
     assert check_citations("Net sales were $82.9 billion in the quarter [1].", sources) == []
+    assert sentences("It is in the first table of the 2022 Q3 AAPL.pdf document, block [1]. Next [2].") == [
+        "It is in the first table of the 2022 Q3 AAPL.pdf document, block [1].",
+        "Next [2].",
+    ]
