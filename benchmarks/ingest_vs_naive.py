@@ -49,7 +49,7 @@ from rag.settings import load_settings
 files, index = sys.argv[1:-1], sys.argv[-1]
 settings = load_settings(index_dir=index)
 p = build_pipeline(settings)
-report = Indexer(p.embedder, p.store, settings).ingest([Path(f) for f in files])
+report = Indexer(p).ingest([Path(f) for f in files])
 print("ragqa chunks", report.chunks_added, "failed", report.files_failed)
 """
 
