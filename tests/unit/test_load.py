@@ -115,8 +115,11 @@ def test_edge_case_list_covers_the_folder():
 
 @pytest.mark.parametrize("name", sorted(EDGE_CASES))
 def test_edge_case_pdfs(name):
+    import time
+
     path = shared_path("pdf-edge-cases", name)
     expected = EDGE_CASES[name]
+    started = time.perf_counter()
     if expected is None:
         pages = load_document(path)
         assert pages and all(p.text.strip() and p.page >= 1 for p in pages)
@@ -124,6 +127,7 @@ def test_edge_case_pdfs(name):
         with pytest.raises(DocumentLoadError) as err:
             load_document(path)
         assert err.value.reason.startswith(expected), err.value.reason
+    assert time.perf_counter() - started < 30, "each edge case must give its result in bounded time"
 
 
 @pytest.mark.parametrize(
