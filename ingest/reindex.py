@@ -25,7 +25,7 @@ from ingest.index import Indexer, Progress, discover, source_of
 from rag.collections import CollectionNames
 from rag.errors import DocumentLoadError
 from rag.pipeline import Pipeline
-from rag.records import FileRecords
+from rag.records import FileRecords, recorded_sources
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +121,9 @@ def _mirror(
     files = discover(roots)
     present = {source_of(p) for p in files}
     # files recorded as indexed, and files whose chunks a killed run wrote before their file record
-    known = {r.source for r in pipeline.files.all()} | pipeline.store.recorded_sources()
+    known = {r.source for r in pipeline.files.all()} | recorded_sources(
+        pipeline.settings.index_dir, pipeline.physical_collection
+    )
     gone = sorted(known - present)
     to_check = [p for p in files if not indexer.unchanged_by_stat(p)]
     report.unchanged = len(files) - len(to_check)

@@ -109,6 +109,27 @@ class FileRecords:
         self._db.close()
 
 
+def recorded_sources(index_dir: Path, namespace: str) -> set[str]:
+    """Every source with chunk records in the collection `namespace`. LangChain's record manager writes them
+    together with the chunks, before the keyword rows and the file record, so this includes a file whose run was
+    killed before its file record was saved (its chunks would otherwise be orphaned when the file is deleted).
+    Reads the database only: no store is opened, no model loaded."""
+    path = index_dir / DB_NAME
+    if not path.exists():
+        return set()
+    db = sqlite3.connect(path, timeout=30)
+    try:
+        rows = db.execute(
+            "SELECT DISTINCT group_id FROM upsertion_record WHERE namespace = ? AND group_id IS NOT NULL",
+            (f"chroma/{namespace}",),
+        ).fetchall()
+    except sqlite3.OperationalError:  # no chunk written yet: LangChain's table does not exist
+        return set()
+    finally:
+        db.close()
+    return {str(r[0]) for r in rows}
+
+
 def chunk_record_manager(index_dir: Path, namespace: str) -> Any:
     """LangChain's SQL record manager for the chunks of one collection, in the same database file."""
     from langchain_classic.indexes import SQLRecordManager

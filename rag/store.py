@@ -323,25 +323,6 @@ class ChromaStore:
         self._changed()
         return WriteStats(result["num_added"], result["num_deleted"], result["num_skipped"])
 
-    def recorded_sources(self) -> set[str]:
-        """Every source with chunk records in the index folder's database. LangChain's record manager writes
-        them together with the chunks, before the keyword rows and the file record, so this includes a file
-        whose run was killed before its file record was saved (its chunks would otherwise be orphaned when the
-        file is then deleted)."""
-        import sqlite3
-
-        db = sqlite3.connect(self.path / DB_NAME, timeout=30)
-        try:
-            rows = db.execute(
-                "SELECT DISTINCT group_id FROM upsertion_record WHERE namespace = ? AND group_id IS NOT NULL",
-                (f"chroma/{self.name}",),
-            ).fetchall()
-        except sqlite3.OperationalError:  # no chunk written yet: the table does not exist
-            return set()
-        finally:
-            db.close()
-        return {str(r[0]) for r in rows}
-
     def delete_source(self, source: str) -> int:
         """Remove every chunk of `source`: keyword rows, then the store, then its records (a crash leaves the
         records, so the next run finds the file again and finishes)."""
