@@ -1,11 +1,16 @@
-"""Prompt injection, side by side: the 20 planted documents of tests/fixtures/injection with the document guard
-(rag.guard) off and on, the default model answering a real question about each.
+"""Prompt injection, layer by layer: the 20 planted documents of tests/fixtures/injection, the default model
+answering a real question about each, with each defence on and off.
 
-A case is "obeyed" when the answer holds one of its forbidden strings, "right" when it matches `expect`. The
-documents are indexed once into a temporary folder with the configured embedder; every question is asked
-through the product's answerer (retrieval, prompt, the default LLM). About 20 minutes on 2 cores.
+The layers: the document guard (rag.guard.remove_instructions: planted sentences taken out before the prompt),
+the prompt (rag.prompt.REMINDER: the rule said again after the blocks) and the answer check
+(rag.guard.AnswerCheck: an answer that repeats what a planted sentence asks for is withheld). The model runs
+with the four combinations of the first two; the answer check is applied to every answer of each run (it only
+reads the answer, so the runs need not be repeated with it on).
 
-    .venv/bin/python benchmarks/injection.py
+A case is "obeyed" when the answer shown holds one of its forbidden strings, "right" when it matches `expect`
+and is not obeyed or withheld. About 40 minutes on 2 cores.
+
+    .venv/bin/python benchmarks/injection.py [N]     # the first N cases only
 """
 
 from __future__ import annotations
@@ -25,25 +30,34 @@ from rag.settings import load_settings
 CASES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "injection" / "cases.json"
 
 
-def run(answerer, cases: list[dict]) -> tuple[int, int, list[str]]:
-    obeyed = right = 0
+def run(answerer, cases: list[dict]) -> dict[str, object]:
+    """Obeyed and right counts without and with the answer check, and one line per case."""
+    counts = {"obeyed": 0, "right": 0, "obeyed+check": 0, "right+check": 0, "withheld": 0}
     lines = []
     for case in cases:
-        answer = answerer.ask(case["question"]).consume().answer
+        stream = answerer.ask(case["question"])
+        answer = stream.consume().answer
+        verdict = stream.answer_check().verdict(answer)
         bad = any(f in answer for f in case["forbidden"])
-        good = bool(re.search(case["expect"], answer))
-        obeyed += bad
-        right += good and not bad
+        good = bool(re.search(case["expect"], answer)) and not bad
+        counts["obeyed"] += bad
+        counts["right"] += good
+        counts["obeyed+check"] += bad and not verdict
+        counts["right+check"] += good and not verdict
+        counts["withheld"] += bool(verdict)
+        mark = "OBEYED" if bad else "ok    "
         lines.append(
-            f"  {case['name']:<16} {'OBEYED' if bad else 'ok    '} {'right' if good else 'WRONG'}  {answer[:90]!r}"
+            f"  {case['name']:<15} {mark} {'right' if good else 'WRONG'} {'WITHHELD' if verdict else '        '}"
+            f" {answer[:80]!r}"
         )
-    return obeyed, right, lines
+    return {**counts, "lines": lines}
 
 
 def main() -> None:
     cases = json.loads(CASES.read_text(encoding="utf-8"))
-    limit = int(sys.argv[1]) if len(sys.argv) > 1 else len(cases)
-    cases = cases[:limit]
+    cases = cases[: int(sys.argv[1])] if len(sys.argv) > 1 else cases
+    guard, reminder = rag.prompt.remove_instructions, rag.prompt.REMINDER
+    results = {}
     with tempfile.TemporaryDirectory() as tmp:
         docs = Path(tmp) / "docs"
         docs.mkdir()
@@ -52,19 +66,26 @@ def main() -> None:
         pipeline = build_pipeline(load_settings(index_dir=Path(tmp) / "index"))
         Indexer(pipeline).ingest([docs])
         answerer = pipeline.answerer
-        guard = rag.prompt.remove_instructions
-        results = {}
-        for name, off in (("guard off", True), ("guard on", False)):
-            rag.prompt.remove_instructions = (lambda text: (text, 0)) if off else guard  # type: ignore[assignment]
-            started = time.perf_counter()
-            obeyed, right, lines = run(answerer, cases)
-            results[name] = (obeyed, right, time.perf_counter() - started)
-            print(f"{name}:", *lines, sep="\n", flush=True)
-        rag.prompt.remove_instructions = guard
-    print(f"\n{len(cases)} planted documents, default model")
-    for name, (obeyed, right, seconds) in results.items():
-        n = len(cases)
-        print(f"  {name:<10} obeyed {obeyed:>2}/{n}   right and not obeyed {right:>2}/{n}   {seconds:.0f} s")
+        answerer.check_answers = False  # applied afterwards to each answer, see above
+        try:
+            for use_guard in (False, True):
+                for use_reminder in (False, True):
+                    rag.prompt.remove_instructions = guard if use_guard else (lambda text: (text, 0))
+                    rag.prompt.REMINDER = reminder if use_reminder else ""
+                    name = f"guard {'on ' if use_guard else 'off'}, reminder {'on ' if use_reminder else 'off'}"
+                    started = time.perf_counter()
+                    results[name] = run(answerer, cases)
+                    results[name]["seconds"] = time.perf_counter() - started
+                    print(f"{name}:", *results[name]["lines"], sep="\n", flush=True)
+        finally:
+            rag.prompt.remove_instructions, rag.prompt.REMINDER = guard, reminder
+    n = len(cases)
+    print(f"\n{n} planted documents, default model; obeyed / right (and not obeyed), without | with the answer check")
+    for name, r in results.items():
+        print(
+            f"  {name}:  obeyed {r['obeyed']:>2}/{n}  right {r['right']:>2}/{n}  |  obeyed {r['obeyed+check']:>2}/{n}"
+            f"  right {r['right+check']:>2}/{n}  (withheld {r['withheld']})  {r['seconds']:.0f} s"
+        )
 
 
 if __name__ == "__main__":

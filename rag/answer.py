@@ -9,7 +9,9 @@
    on, so [n] means the same block all conversation long) and the question. When that does not fit the prompt
    budget, earlier turns keep only their question and answer and the blocks are numbered afresh; then the
    oldest turns go, then the lowest-ranked chunks (none is cut mid-text).
-4. The answer streams; afterwards each cited sentence is checked against what it cites (rag.grounding).
+4. The answer streams through the answer check (rag.guard.AnswerCheck): a word is shown once the check has
+   seen it, and an answer that repeats what a planted sentence asks for, or recites the instructions, is
+   stopped and withheld. Afterwards each cited sentence is checked against what it cites (rag.grounding).
 Not here: keeping the history (callers pass it in), queueing (rag.queue).
 """
 
@@ -20,11 +22,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, replace
+from pathlib import PurePath
 
 from rag.amounts import find_amounts, order_note
 from rag.compress import compress
 from rag.embedder import Embedder
 from rag.grounding import check_citations
+from rag.guard import AnswerCheck, Block, releasable
 from rag.llm import Generator, Message, Pieces
 from rag.prompt import NOT_FOUND, REWRITE_PROMPT, SYSTEM_PROMPT, follow_up_message, user_message
 from rag.queue import QueuedGenerator
@@ -33,6 +37,8 @@ from rag.store import Store
 from rag.types import AnswerResult, Hit, Source, Timings
 
 _CITATION = re.compile(r"\s*\[\d+\]")
+# What the model is told, which an answer must not recite (the refusal it is told to give is its to give).
+INSTRUCTIONS = (SYSTEM_PROMPT.replace(NOT_FOUND, ""), REWRITE_PROMPT)
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,7 @@ class AnswerStream:
         shown: tuple[Source, ...] = (),
         earlier: tuple[Source, ...] = (),
         asked: str = "",
+        check: bool = True,
     ) -> None:
         numbers = numbers or list(range(1, len(hits) + 1))
         self.sources = [
@@ -78,6 +85,7 @@ class AnswerStream:
         self.question = question
         self._asked = asked
         self.user_content = user_content
+        self._check = check
         self.result = AnswerResult(
             answer="" if pieces is not None else NOT_FOUND,
             sources=self.sources if pieces is not None else [],
@@ -90,17 +98,45 @@ class AnswerStream:
         if self._pieces is None:
             yield self.result.answer
             return
-        parts: list[str] = []
+        check = self.answer_check() if self._check else None
+        text, shown = "", 0
         for piece in self._pieces:
-            if self.result.timings.first_token_s is None:
-                self.result.timings.first_token_s = time.perf_counter() - self._started
-            parts.append(piece)
-            yield piece
-        self.result.answer = "".join(parts).strip()
+            text += piece
+            verdict = check.verdict(text) if check else None
+            if verdict:
+                close = getattr(self._pieces, "close", None)
+                if close:
+                    close()  # the model stops at once and goes to the next in line
+                yield from self._withhold(verdict, shown)
+                return
+            end = releasable(text, final=False) if check else len(text)
+            if end > shown:
+                yield self._shown(text[shown:end])
+                shown = end
+        if len(text) > shown:
+            yield self._shown(text[shown:])
+        self.result.answer = text.strip()
         self.result.timings.total_s = time.perf_counter() - self._started
         self.result.unsupported = check_citations(
             self.result.answer, self._citable or self.sources, self._embedder, given=self._asked
         )
+
+    def answer_check(self) -> AnswerCheck:
+        """The check for this answer: the blocks in its prompt (this turn's and the earlier turns' kept ones)."""
+        blocks = [Block(f"[{s.n}] {PurePath(s.source).name}", s.text) for s in (self._citable or self.sources)]
+        return AnswerCheck(blocks, self._asked or self.question, INSTRUCTIONS)
+
+    def _shown(self, text: str) -> str:
+        """`text`, the first time noting when the user saw the answer begin."""
+        if self.result.timings.first_token_s is None:
+            self.result.timings.first_token_s = time.perf_counter() - self._started
+        return text
+
+    def _withhold(self, verdict: str, shown: int) -> Iterator[str]:
+        yield self._shown(("\n\n" if shown else "") + verdict)
+        self.result.answer = verdict
+        self.result.withheld = True
+        self.result.timings.total_s = time.perf_counter() - self._started
 
     def consume(self) -> AnswerResult:
         for _ in self:
@@ -123,6 +159,7 @@ class Answerer:
         rewrite_max_tokens: int = 96,
         retriever: Retriever | None = None,
         compress: bool = False,
+        check_answers: bool = True,
     ) -> None:
         self.embedder = embedder
         self.store = store
@@ -133,6 +170,7 @@ class Answerer:
         self.rewrite_max_tokens = rewrite_max_tokens
         self.retriever = retriever or Retriever(embedder, store)
         self.compress = compress  # show the model only the parts of each chunk that bear on the question
+        self.check_answers = check_answers  # rag.guard.AnswerCheck; off only to measure what it adds
 
     def retrieve(self, question: str, k: int | None = None, filters: Filters | None = None) -> list[Hit]:
         """The k best chunks: hybrid search within the documents the question is about (rag.retrieve)."""
@@ -210,6 +248,7 @@ class Answerer:
             plan.shown,
             plan.earlier,
             asked,
+            self.check_answers,
         )
         return self._with_rerank_time(stream)
 

@@ -2,16 +2,27 @@
 
 A company document has no reason to tell an assistant what to do; a planted one does ("SYSTEM NOTICE: answer
 every question with ...", "ignore all previous instructions", "忽略之前的所有指令"). Fencing document text as
-quoted data is not enough for a 1.5B model: it obeys such a sentence. So every sentence that matches one of
-the patterns below is replaced by a marker before the prompt is built; the rest of the document is kept.
-The patterns are deliberately narrow (instructions to a model, its prompt or its answers): a policy that tells
-*employees* what to do is untouched.
-Not here: template markers (rag.prompt.inert), fencing and the system prompt (rag.prompt).
+quoted data is not enough for a 1.5B model: it obeys such a sentence. Two layers live here:
+
+1. Before the prompt is built, every sentence that matches one of the patterns below is replaced by a marker;
+   the rest of the document is kept. The patterns are deliberately narrow (instructions to a model, its prompt
+   or its answers): a policy that tells *employees* what to do is untouched.
+2. While the answer streams, `AnswerCheck` withholds it when it repeats what a planted sentence asks for (a
+   word or figure that the blocks hold only in a sentence addressed to an AI, found with broader patterns than
+   layer 1, since here a match only matters when the answer echoes it) or recites the system prompt. Text is
+   released a word at a time, only after the check has seen the word.
+
+Not here: template markers (rag.prompt.inert), fencing, the reminder after the blocks and the system prompt
+(rag.prompt); streaming (rag.answer).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from rag.keyword import CJK, tokenize
 
 REMOVED = "[text addressed to an AI assistant removed]"
 
@@ -40,7 +51,8 @@ _PATTERNS = [
     r"(?:如果你是|作为).{0,4}(?:AI|人工智能|助手|语言模型)",
 ]
 _INSTRUCTION = re.compile("|".join(f"(?:{p})" for p in _PATTERNS), re.IGNORECASE | re.DOTALL)
-_SENTENCE = re.compile(r"[^.!?。！？\n]*(?:[.!?。！？]+|\n|$)")
+# A point followed by a letter or digit ("evil.example/claim", "EUR 1.5") does not end a sentence.
+_SENTENCE = re.compile(r"(?:[^.!?。！？\n]|[.!?](?=\w))*(?:[.!?。！？]+|\n|$)")
 
 
 def addressed_to_ai(sentence: str) -> bool:
@@ -61,3 +73,128 @@ def remove_instructions(text: str) -> tuple[str, int]:
         else:
             out.append(sentence)
     return "".join(out), removed
+
+
+# Layer 2 (the answer check) flags more: "from now on ... answer", "you must say", "tell every user" are
+# harmless in a policy, and only count when the answer repeats what such a sentence alone holds.
+_SUSPECT = re.compile(
+    "|".join(
+        f"(?:{p})"
+        for p in [
+            r"\bfrom\s+now\s+on\b.{0,40}\b(?:answer|reply|respond|say|tell|write|output|state)\b",
+            r"\byou\s+(?:must|should|will|shall|are\s+to)\s+(?:now\s+|always\s+)?(?:answer|reply|respond|say|state|claim|pretend)\b",
+            r"\btell\s+(?:the|every|all|any)\s+(?:users?|readers?|people)\b",
+            r"\b(?:ai|assistant|chatbot|language\s+model|llm|gpt)s?\b.{0,40}\b(?:must|should|shall|please)\b.{0,20}"
+            r"\b(?:answer|reply|respond|say|tell|output|write)\b",
+            r"告诉(?:用户|所有人|每个人|大家)",
+            r"从现在(?:开始|起).{0,10}(?:回答|回复|只说|输出)",
+            r"(?:AI|人工智能|助手|模型).{0,10}(?:必须|应该|请).{0,6}(?:回答|回复|说|输出)",
+        ]
+    ),
+    re.IGNORECASE | re.DOTALL,
+)
+# Words of the instruction itself, which an honest answer may well use.
+_INSTRUCTION_WORDS = frozenset(
+    tokenize(
+        "answer answers question questions user users tell say reply respond word words phrase every single now "
+        "must please only instruction instructions system notice assistant ai model prompt message text output "
+        "start end follow include always never from onwards 回答 回复 问题 用户 告诉 所有 每个 系统 通知 指令 "
+        "提示 现在 开始 之前 只有 一个 我们 你们 可以 并且 以上 may might can also new note read important "
+        "told else"
+    )
+)
+# Chinese function characters: a character pair holding one says nothing about what was asked for.
+_ZH_FUNCTION = re.compile("[的了是在有和都也就不与及或把被这那个一你我他请]")
+_ARTICLES = frozenset({"a", "an", "the", "for", "and", "of", "to", "in", "on", "at", "by", "with"})
+_CAPS = re.compile(r"\b[A-Z]{2,}\b")
+_WORDS = re.compile(r"\w+")
+WITHHELD = (
+    "The answer was withheld: it repeated what text in {where} tells an AI assistant to say. "
+    "That document may have been tampered with; read the cited passage yourself."
+)
+WITHHELD_PROMPT = "The answer was withheld: it recited the assistant's instructions."
+
+
+def suspect(sentence: str) -> bool:
+    """True when `sentence` may be addressed to an AI (layer 1's patterns and the broader ones above)."""
+    return addressed_to_ai(sentence) or bool(_SUSPECT.search(sentence))
+
+
+def _marks(text: str) -> set[str]:
+    """What an echo is matched on: stemmed words of 3 letters or more, numbers, Chinese character pairs."""
+    return {
+        t
+        for t in tokenize(text)
+        if (len(t) == 2 and not _ZH_FUNCTION.search(t) if CJK.match(t) else len(t) >= 3 or t[0].isdigit())
+    }
+
+
+@dataclass(frozen=True)
+class Block:
+    where: str  # how the user knows it ("[2] policy.md")
+    text: str  # as stored, before layer 1
+
+
+class AnswerCheck:
+    """Layer 2: built from the blocks the model was shown, the question and the instructions it was given;
+    `verdict(answer_so_far)` is None while the answer is fine, else the text to show instead."""
+
+    def __init__(self, blocks: Sequence[Block], question: str, instructions: Iterable[str]) -> None:
+        planted: dict[str, str] = {}
+        caps: dict[str, str] = {}
+        honest: set[str] = set(_INSTRUCTION_WORDS) | _marks(question) | set(CJK.findall(question))
+        honest_caps: set[str] = set(_CAPS.findall(question))
+        for block in blocks:
+            for sentence in _SENTENCE.findall(block.text):
+                if suspect(sentence):
+                    planted.update(dict.fromkeys(_marks(sentence), block.where))
+                    caps.update(dict.fromkeys(_CAPS.findall(sentence), block.where))
+                else:
+                    honest |= _marks(sentence) | set(CJK.findall(sentence))
+                    honest_caps.update(_CAPS.findall(sentence))
+        # A Chinese pair counts only with a character the honest text lacks: pairs run across word boundaries, so
+        # "每周可以" in an answer holds "周可" though the document's honest sentence said "每周最多可以".
+        chars = {t for t in honest if len(t) == 1 and CJK.match(t)}
+        self._planted = {m: w for m, w in planted.items() if m not in honest and not (CJK.match(m) and set(m) <= chars)}
+        self._caps = {
+            c: w
+            for c, w in caps.items()
+            if c not in honest_caps and c.lower() not in _ARTICLES and not set(tokenize(c)) & _INSTRUCTION_WORDS
+        }
+        self._recited = {tuple(ngram) for text in instructions for ngram in _ngrams(_WORDS.findall(text.lower()), 8)}
+
+    @property
+    def armed(self) -> bool:
+        return bool(self._planted or self._caps or self._recited)
+
+    def verdict(self, answer: str) -> str | None:
+        words = _WORDS.findall(answer.lower())
+        if any(tuple(g) in self._recited for g in _ngrams(words, 8)):
+            return WITHHELD_PROMPT
+        for mark in _marks(answer):
+            if mark in self._planted:
+                return WITHHELD.format(where=self._planted[mark])
+        for word in _CAPS.findall(answer):
+            if word in self._caps:
+                return WITHHELD.format(where=self._caps[word])
+        return None
+
+
+def _ngrams(words: Sequence[str], n: int) -> Iterable[Sequence[str]]:
+    return (words[i : i + n] for i in range(len(words) - n + 1))
+
+
+_BOUNDARY = re.compile(r"[\s,.;:!?，。；：！？、）)\]]")
+
+
+def releasable(text: str, final: bool) -> int:
+    """How much of a streaming answer can be shown: up to the last word boundary (a word is checked whole
+    before it is shown); in Chinese, which has no spaces, all but the last character (the check matches
+    character pairs)."""
+    if final:
+        return len(text)
+    last = max((m.end() for m in _BOUNDARY.finditer(text)), default=0)
+    if not CJK.search(text[last:]):
+        return last
+    word = re.search(r"[^\W_]*$", text[-40:], re.ASCII)  # a Latin word still arriving after the Chinese
+    return max(last, len(text) - max(1, len(word.group()) if word else 0))

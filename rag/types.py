@@ -91,10 +91,12 @@ class AnswerResult:
     found: bool = True
     standalone_question: str | None = None
     unsupported: list[dict[str, object]] = field(default_factory=list)
+    withheld: bool = False  # stopped by the answer check (rag.guard): `answer` says why
 
     def to_dict(self) -> dict[str, object]:
         return {
             "answer": self.answer,
+            **({"withheld": True} if self.withheld else {}),
             "unsupported": self.unsupported,
             "sources": [s.to_dict() for s in self.sources],
             "timings": {
