@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Literal
 
 from ingest.chunk import Chunker
-from ingest.load import SUPPORTED_SUFFIXES, load_document, read_file
+from ingest.load import SUPPORTED_SUFFIXES, read_file
+from ingest.workers import ParseLimits, parser_pool
 from rag.cards import Card, make_card, read_sidecar
 from rag.embedder import Embedder
 from rag.errors import DocumentLoadError
@@ -35,7 +36,7 @@ logger = logging.getLogger(__name__)
 Progress = Callable[[int, int, str], None]  # (files done, files total, current path)
 Outcome = Literal["added", "updated", "unchanged", "failed"]
 
-_PREFETCH = 2  # files parsed ahead of the one being embedded
+_PREFETCH = 2  # files parsed ahead of the one being embedded, per parsing process
 
 
 @dataclass
@@ -170,8 +171,10 @@ class Indexer:
         if old is not None and old.current and old.doc_hash == doc_hash:  # touched, not changed: new mtime only
             self.pipeline.files.put(FileRecord(source, doc_hash, len(data), st.st_mtime_ns, old.chunks))
             return None
-        factor = self.settings.ingest.pdf_limit_factor if trusted else 1
-        pages = load_document(path, data, password=password, pdf_limit_factor=factor)
+        ingest = self.settings.ingest
+        factor = ingest.pdf_limit_factor if trusted else 1
+        limits = ParseLimits(ingest.parse_seconds, ingest.parse_memory_mb, None, factor)
+        pages = parser_pool(ingest.parse_workers, ingest.parse_memory_mb).parse(path, data, limits, password)
         card = make_card(pages, path.name, overrides=read_sidecar(path))
         chunks = self.chunker.chunk(pages, source, doc_hash, context=card.line)
         if not chunks:
@@ -190,12 +193,14 @@ class Indexer:
         return stats.added
 
     def run(self, files: list[Path], password: str | None = None) -> Iterator[Result]:
-        """Index `files` in order, yielding one Result per file. The next files are parsed in a helper thread
-        while the current one is embedded (pypdf is pure Python; torch releases the GIL)."""
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragqa-load") as pool:
+        """Index `files` in order, yielding one Result per file. The next files are read, parsed (by the parser
+        processes, ingest.workers) and chunked by helper threads while the current one is embedded; only a few
+        files are ever held ahead."""
+        workers = self.settings.ingest.parse_workers
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ragqa-load") as pool:
             ahead: deque[Future[Prepared | None]] = deque()
             queued = iter(files)
-            for path in itertools.islice(queued, _PREFETCH):
+            for path in itertools.islice(queued, _PREFETCH * workers):
                 ahead.append(pool.submit(self.prepare, path, password))
             for path in files:
                 future = ahead.popleft()

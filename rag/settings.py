@@ -92,6 +92,15 @@ class IngestSettings(_Strict):
         ),
     )
     max_file_mb: int = Field(200, ge=1, description="Files larger than this are refused.")
+    parse_workers: int = Field(
+        2, ge=1, le=64, description="Processes that parse files (ingest.workers), while this one chunks and embeds."
+    )
+    parse_seconds: float = Field(
+        600.0, gt=0, description="A file that takes longer than this to parse is stopped and reported, not indexed."
+    )
+    parse_memory_mb: int = Field(
+        4096, ge=256, description="Memory (address space) each parsing process may use; a file needing more fails."
+    )
 
 
 class RetrieveSettings(_Strict):

@@ -148,3 +148,23 @@ def test_a_file_with_more_chunks_than_one_chroma_write_takes_is_stored_whole(tmp
     chunks = [Chunk(f"c{i}", f"line {i} of the export", "/docs/big.txt", None, i, f"h{i}", "d") for i in range(n)]
     store.replace_source("/docs/big.txt", chunks, embedder)
     assert store.count() == n and len(store.keywords.ids()) == n
+
+
+def test_a_file_past_its_parse_time_is_stopped_and_the_rest_are_indexed(tmp_path):
+    """Files are parsed in worker processes with a time limit each (ingest.workers): a file that takes too
+    long is reported with that reason, its worker replaced, and the run goes on."""
+    from rag.settings import load_settings
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a-huge-export.txt").write_bytes(("word " * 6_000_000).encode())  # 30 MB: about 2 s to read
+    for i in range(3):
+        (docs / f"note{i}.md").write_text(f"# Note {i}\n\nThe walrus count in bay {i} is {i + 7}.\n")
+    settings = load_settings(
+        environ={"RAGQA_INGEST__PARSE_SECONDS": "0.5"}, mode="fake", index_dir=tmp_path / "index"
+    )
+    report = Indexer(build_pipeline(settings)).ingest([docs])
+    [failed] = report.files_failed
+    assert failed["error"] == "took longer than 0.5 s to read; not indexed"
+    assert failed["path"].endswith("a-huge-export.txt")
+    assert report.files_indexed == 3 and report.chunks_added == 3

@@ -1,7 +1,7 @@
 """Uploads: checks by content, size, pages and time; per-session in-memory collections with a TTL."""
 
-import multiprocessing
 import time
+from pathlib import Path
 
 import pytest
 
@@ -43,19 +43,13 @@ def test_page_limit():
         parse_upload("four.pdf", pdf_bytes(["a", "b", "c", "d"]), LIMITS)
 
 
-def test_parse_time_limit(monkeypatch):
-    import ingest.upload as upload
-
-    def slow(*args, **kwargs):
-        time.sleep(30)
-
-    monkeypatch.setattr(upload, "load_document", slow)
-    # forked from this process, so the child sees the slow reader (the app forks from a clean server process)
-    monkeypatch.setattr(upload, "_parser_context", lambda: multiprocessing.get_context("fork"))
+def test_parse_time_limit():
+    big = ("word " * 2_000_000).encode()  # 10 MB of text: far more than 50 ms of reading
     started = time.perf_counter()
-    with pytest.raises(DocumentLoadError, match="took longer than 1 s"):
-        parse_upload("slow.txt", b"hello", UploadLimits(parse_seconds=1))
+    with pytest.raises(DocumentLoadError, match="took longer than 0.05 s to read"):
+        parse_upload("slow.txt", big, UploadLimits(max_bytes=50_000_000, parse_seconds=0.05))
     assert time.perf_counter() - started < 10
+    assert parse_upload("next.txt", b"the pool goes on", UploadLimits())[0].text == "the pool goes on"
 
 
 def test_untrusted_pdfs_keep_pypdfs_limits():
@@ -93,8 +87,91 @@ def test_an_upload_is_keyword_indexed_with_the_same_ids_and_its_card():
     sessions.close("kw")
 
 
-def test_the_parsing_child_has_a_memory_limit():
+def test_the_parsing_workers_have_a_memory_limit():
     big = ("word " * 2_000_000).encode()  # 10 MB of text: reading it needs more than the limit below
-    with pytest.raises(DocumentLoadError, match="needs more than 40 MB to read"):
-        parse_upload("big.txt", big, UploadLimits(max_bytes=50_000_000, parse_seconds=60, parse_memory_mb=40))
+    with pytest.raises(DocumentLoadError, match="more than 60 MB") as err:
+        parse_upload("big.txt", big, UploadLimits(max_bytes=50_000_000, parse_seconds=60, parse_memory_mb=60))
+    assert err.value.reason.endswith("not indexed")
     assert parse_upload("small.txt", b"hello there", UploadLimits())[0].text == "hello there"
+
+
+UPLOADER = """
+import sys, time
+from ingest.chunk import Chunker
+from ingest.upload import UploadLimits, index_upload
+from rag.fakes import HashingEmbedder
+from rag.sessions import UploadSessions
+
+if __name__ == "__main__":
+    embedder = HashingEmbedder()
+    sessions = UploadSessions(embedder.name, lambda: embedder.dim, ttl_seconds=60)
+    chunker = Chunker(embedder.count_tokens, 256, 200, 30)
+    data = open(sys.argv[1], "rb").read()
+    limits = UploadLimits(max_bytes=len(data) + 1, parse_seconds=120)
+    print("ready", flush=True)
+    for i in range(100):
+        index_upload(f"upload{i}.txt", data + str(i).encode(), sessions.store("s"), embedder, chunker, limits)
+"""
+
+
+def _descendants(pid):
+    """Processes below `pid` (the parser pool's fork server and workers)."""
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        for task in (Path(f"/proc/{p}/task")).glob("*/children"):
+            kids = [int(k) for k in task.read_text().split()]
+            found += kids
+            todo += kids
+    return found
+
+
+def _running(pid):
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_kill_9_mid_upload_leaves_no_file_and_no_process_behind(tmp_path):
+    """Uploads live in memory and are parsed by the worker pool: a killed app leaves nothing of them on disk
+    (no temporary file, the company index untouched) and its parsing processes die with it."""
+    import os
+    import random
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    script = tmp_path / "uploader.py"
+    script.write_text(UPLOADER)
+    upload = tmp_path / "big.txt"
+    upload.write_bytes(("a line of an uploaded export file with words\n" * 1_000_000).encode())  # 45 MB: ~3 s to read
+    index = tmp_path / "index"
+    index.mkdir()
+    (index / "keep.txt").write_text("the company index")
+    before = {p: p.read_bytes() for p in index.rglob("*") if p.is_file()}
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp), "RAGQA_INDEX_DIR": str(index)}
+    rng = random.Random(5)
+    for _ in range(3):
+        proc = subprocess.Popen(
+            [sys.executable, str(script), str(upload)], env=env, stdout=subprocess.PIPE, cwd=tmp_path
+        )
+        assert proc.stdout.readline().strip() == b"ready"
+        time.sleep(rng.uniform(2.5, 4.0))  # the pool starts (~2 s), then a worker reads: killed mid-read
+        children = _descendants(proc.pid)
+        assert children  # the pool was running
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait() == -signal.SIGKILL
+        deadline = time.monotonic() + 2  # less than a read takes: a worker must not finish its file first
+        while any(_running(c) for c in children) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [c for c in children if _running(c)]
+    # Nothing of the uploads was written: no file at all. A kill -9 does leave the fork server's socket (a
+    # "pymp-*" folder holding one "listener-*" socket, Python's multiprocessing) in the temporary folder.
+    left = [p for p in tmp.rglob("*") if not p.is_dir()]
+    assert all(p.is_socket() and p.parent.name.startswith("pymp-") for p in left), left
+    assert {p: p.read_bytes() for p in index.rglob("*") if p.is_file()} == before

@@ -1,0 +1,146 @@
+"""Parsing files nobody vetted in a pool of worker processes: reused from file to file, each file with its own
+time limit, each worker with a memory limit.
+
+A file that hangs a parser is stopped at its time limit (its worker is killed and replaced, the pool goes on);
+one that needs more memory than a worker may have fails with that reason; a parser that crashes the process
+fails that file only. Workers are forked from a small server process (not from the app's many threads, which
+may hold locks), have the parsers imported once, and die with it when the parent process dies, so a killed
+run leaves no parser behind. `ragqa ingest`/`reindex` and uploads share this; several files are parsed at
+once while the calling process chunks and embeds.
+Not here: what parsing does (ingest.load), chunking and embedding (ingest.index), upload checks (ingest.upload).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import multiprocessing
+import threading
+from concurrent.futures import Future, TimeoutError
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+from typing import Any
+
+from ingest.load import load_document
+from rag.errors import DocumentLoadError
+from rag.types import Page
+
+
+@dataclass(frozen=True)
+class ParseLimits:
+    seconds: float  # per file, from the moment a worker starts on it
+    memory_mb: int  # address space of each worker
+    max_pages: int | None = None  # more pages than this fail the file (uploads)
+    pdf_limit_factor: int = 1  # pypdf's safety limits may be raised this much on a retry (trusted folders)
+
+
+def _start_worker(memory_mb: int) -> None:
+    """In each worker: the memory limit, and death with the parent (the fork server, which exits with the
+    process that started it)."""
+    import ctypes
+    import resource
+    import signal
+
+    limit = memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux)
+
+
+def _count_pdf_pages(data: bytes) -> int:
+    import io
+
+    from pypdf import PdfReader
+
+    reader = PdfReader(io.BytesIO(data), strict=False)
+    if reader.is_encrypted:
+        reader.decrypt("")
+    return len(reader.pages)
+
+
+def _parse(name: str, data: bytes, password: str | None, limits: ParseLimits) -> tuple[str, Any]:
+    """In a worker: ("ok", [(text, page), ...]) or ("error", reason)."""
+    try:
+        if limits.max_pages is not None and PurePath(name).suffix.lower() == ".pdf":
+            try:
+                count = _count_pdf_pages(data)
+            except Exception:  # noqa: BLE001 - load_document below gives the specific reason
+                count = 0
+            if count > limits.max_pages:
+                return "error", f"too many pages: {count}, the limit is {limits.max_pages}"
+        pages = load_document(Path(name), data, password=password, pdf_limit_factor=limits.pdf_limit_factor)
+        last = max((p.page or 0 for p in pages), default=0)
+        if limits.max_pages is not None and last > limits.max_pages:  # the count failed, the pages were read
+            return "error", f"too many pages: {last}, the limit is {limits.max_pages}"
+        return "ok", [(p.text, p.page) for p in pages]
+    except DocumentLoadError as exc:
+        return "error", exc.reason
+    except MemoryError:
+        return "error", f"needs more than {limits.memory_mb} MB to read; not indexed"
+    except Exception as exc:  # noqa: BLE001 - anything else is still only this file's failure
+        return "error", f"not readable ({type(exc).__name__})"
+
+
+class ParserPool:
+    """`workers` parser processes with `memory_mb` each; `submit` a file, then `pages` for its result."""
+
+    def __init__(self, workers: int, memory_mb: int) -> None:
+        from pebble import ProcessPool
+
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["ingest.load"])  # parsers imported once in the server, not per file
+        self.memory_mb = memory_mb
+        self._pool = ProcessPool(max_workers=workers, initializer=_start_worker, initargs=(memory_mb,), context=ctx)
+
+    def submit(self, name: str, data: bytes, limits: ParseLimits, password: str | None = None) -> Future[Any]:
+        return self._pool.schedule(_parse, args=(name, data, password, limits), timeout=limits.seconds)
+
+    @staticmethod
+    def pages(future: Future[Any], name: str | Path, limits: ParseLimits) -> list[Page]:
+        """The file's pages, or DocumentLoadError with the reason it could not be read."""
+        try:
+            status, payload = future.result()
+        except TimeoutError:
+            raise DocumentLoadError(name, f"took longer than {limits.seconds:g} s to read; not indexed") from None
+        except Exception as exc:  # noqa: BLE001 - the worker died: out of memory, a parser crash, a kill
+            reason = (
+                f"the reading process died ({type(exc).__name__}); it may need more than {limits.memory_mb} MB;"
+                " not indexed"
+            )
+            raise DocumentLoadError(name, reason) from None
+        if status != "ok":
+            raise DocumentLoadError(name, payload)
+        return [Page(text=t, page=p) for t, p in payload]
+
+    def parse(self, name: str | Path, data: bytes, limits: ParseLimits, password: str | None = None) -> list[Page]:
+        return self.pages(self.submit(str(name), data, limits, password), name, limits)
+
+    def close(self) -> None:
+        self._pool.stop()
+        self._pool.join()
+        # a worker started to replace one killed at its time limit may still be starting: wait for it, so it
+        # is not left reading what this process is tearing down
+        for child in multiprocessing.active_children():
+            if child.name == "pebble_pool_worker":
+                child.join(2)
+
+
+_pools: dict[tuple[int, int], ParserPool] = {}
+_lock = threading.Lock()
+
+
+def parser_pool(workers: int, memory_mb: int) -> ParserPool:
+    """The process's pool for these settings, started on first use and reused (by every ingest, re-index and
+    upload of the process); stopped at exit."""
+    with _lock:
+        pool = _pools.get((workers, memory_mb))
+        if pool is None:
+            pool = _pools[(workers, memory_mb)] = ParserPool(workers, memory_mb)
+        return pool
+
+
+@atexit.register
+def _close_all() -> None:
+    for pool in _pools.values():
+        pool.close()
+    _pools.clear()
