@@ -23,9 +23,10 @@ from pathlib import Path
 
 from ingest.index import Indexer, Progress, discover, source_of
 from rag.collections import CollectionNames
-from rag.errors import DocumentLoadError
+from rag.errors import DocumentLoadError, RagError
+from rag.keyword import KeywordIndex
 from rag.pipeline import Pipeline
-from rag.records import FileRecords, recorded_sources
+from rag.records import DB_NAME, FileRecords, chunk_record_manager, recorded_sources
 
 logger = logging.getLogger(__name__)
 
@@ -93,21 +94,40 @@ def reindex(
     current = entry.get("model") if entry else pipeline.stored_model()
     report = ReindexReport(started_at=_now(), collection=logical, sources=[str(r) for r in roots])
     if current is None or current == configured:
+        if entry and entry.get("building"):  # a rebuild for a model no longer configured, killed mid-way
+            names.abandon_build(logical)
+        drop_retired(pipeline, names)
         _mirror(pipeline, roots, report, password, on_progress)
         if entry is None or entry.get("model") != configured:
             names.record(logical, pipeline.physical_collection, configured)
     else:
         physical = names.begin_build(logical, configured)
+        drop_retired(pipeline, names)
         logger.info("rebuilding %s for %s into %s", logical, configured, physical)
         _mirror(pipeline.for_collection(physical), roots, report, password, on_progress)
-        old = names.switch(logical)
-        pipeline.open_physical(old, current).drop()
-        FileRecords(settings.index_dir, old).clear()
+        names.switch(logical)
+        drop_retired(pipeline, names)
         report.rebuilt_for_model = configured
     report.seconds = round(time.perf_counter() - started, 3)
     report.finished_at = _now()
     write_report(settings.index_dir, report)
     return report
+
+
+def drop_retired(pipeline: Pipeline, names: CollectionNames) -> None:
+    """Drop the collections the name no longer uses (replaced by a rebuild, or builds abandoned), then unlist
+    each: a run killed half-way through this leaves them listed, and the next run finishes the job."""
+    logical = pipeline.settings.collection
+    for physical, model in names.retired(logical).items():
+        try:
+            pipeline.open_physical(physical, model).drop()
+        except RagError:  # dropped from Chroma before a kill: what else it had goes below
+            records = chunk_record_manager(pipeline.settings.index_dir, physical)
+            records.delete_keys(records.list_keys())
+        KeywordIndex(pipeline.settings.index_dir / DB_NAME, physical).drop()
+        FileRecords(pipeline.settings.index_dir, physical).clear()
+        names.forget(logical, physical)
+        logger.info("dropped %s (no longer used by %s)", physical, logical)
 
 
 def _mirror(

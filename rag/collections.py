@@ -2,8 +2,10 @@
 that currently serves it, kept in `collections.json` in the index folder.
 
 A rebuild (another embedding model) writes into a new physical collection while queries keep using the active
-one; `switch` then points the name at the new collection with one atomic file replace. A collection never
-rebuilt has no entry and is served by the collection of the same name.
+one; `switch` then points the name at the new collection with one atomic file replace, which also lists the old
+one as retired. A retired collection (or a build abandoned for another model) is dropped by whoever writes
+next, and only then unlisted: a process killed between the switch and the drop leaves nothing behind for long.
+A collection never rebuilt has no entry and is served by the collection of the same name.
 Not here: the collections themselves (rag.store) or deciding when to rebuild (ingest.reindex).
 """
 
@@ -25,6 +27,7 @@ class Entry(TypedDict, total=False):
     model: str  # embedding model of the active collection
     building: str  # physical collection being built, if a rebuild is under way
     building_model: str
+    retired: dict[str, str]  # physical collections to drop (with their embedding models)
 
 
 class CollectionNames:
@@ -59,22 +62,53 @@ class CollectionNames:
         self._write(data)
 
     def begin_build(self, name: str, model: str) -> str:
-        """The physical collection to build `name` anew with `model`; the same one again after a crash."""
+        """The physical collection to build `name` anew with `model`; the same one again after a crash. A build
+        left for another model is retired."""
         data = self._read()
         entry = data.get(name, Entry(active=name))
         if entry.get("building") and entry.get("building_model") == model:
             return entry["building"]
+        self._retire_build(entry)
         physical = f"{name}--{datetime.now(UTC).strftime('%Y%m%d%H%M%S')}"
         entry["building"], entry["building_model"] = physical, model
         data[name] = entry
         self._write(data)
         return physical
 
+    def abandon_build(self, name: str) -> None:
+        """Retire a build under way (its model is no longer the configured one)."""
+        data = self._read()
+        entry = data.get(name)
+        if entry and entry.get("building"):
+            self._retire_build(entry)
+            self._write(data)
+
+    @staticmethod
+    def _retire_build(entry: Entry) -> None:
+        if entry.get("building"):
+            entry.setdefault("retired", {})[entry.pop("building")] = entry.pop("building_model", "")
+
     def switch(self, name: str) -> str:
-        """Make the finished build serve `name`. Returns the physical collection it replaced."""
+        """Make the finished build serve `name`; the collection it replaced is listed as retired (and
+        returned)."""
         data = self._read()
         entry = data[name]
         old = entry.get("active", name)
-        data[name] = Entry(active=entry["building"], model=entry["building_model"])
+        retired = {**entry.get("retired", {}), old: entry.get("model", "")}
+        data[name] = Entry(active=entry["building"], model=entry["building_model"], retired=retired)
         self._write(data)
         return old
+
+    def retired(self, name: str) -> dict[str, str]:
+        entry = self.get(name)
+        return dict(entry.get("retired", {})) if entry else {}
+
+    def forget(self, name: str, physical: str) -> None:
+        """`physical` has been dropped: unlist it."""
+        data = self._read()
+        entry = data.get(name)
+        if entry and physical in entry.get("retired", {}):
+            del entry["retired"][physical]
+            if not entry["retired"]:
+                del entry["retired"]
+            self._write(data)

@@ -5,6 +5,7 @@ import json
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -111,29 +112,123 @@ def test_source_must_be_a_folder(tmp_path, capsys, monkeypatch):
     assert "not a folder" in capsys.readouterr().err
 
 
-def test_kill_9_at_any_moment_then_rerun_equals_a_clean_run(tmp_path):
-    """Several runs killed at random moments, each followed by one re-run, compared with a clean run."""
+def change_files(src):
+    """What happens to a folder between a killed run and the next: a file edited, one deleted, one added."""
+    (src / "doc01.md").write_text("# Document 1\n\nRewritten after the crash: walrus counts went up.\n")
+    (src / "doc02.md").unlink()
+    (src / "added-later.md").write_text("# Added\n\nA file that appeared after the crash.\n")
+
+
+def index_state(tmp_path):
+    """Everything a clean build would have: chunk ids (equal in Chroma and the keyword index, checked by
+    chunk_ids), recorded files, and no collection, keyword table or record namespace beyond the active one."""
+    pipeline = build_pipeline(settings_for(tmp_path))
+    ids = chunk_ids(tmp_path)
+    files = sorted((r.source.rsplit("/", 1)[-1], r.chunks) for r in pipeline.files.all())
+    client = pipeline.open_store(create=False).client
+    collections = [c.name for c in client.list_collections()]
+    assert collections == [pipeline.physical_collection], collections
+    db = sqlite3.connect(tmp_path / "index" / "records.sqlite3")
+    tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE name GLOB 'ragqa_kw_*_content'")]
+    namespaces = [r[0] for r in db.execute("SELECT DISTINCT namespace FROM upsertion_record")]
+    file_namespaces = [r[0] for r in db.execute("SELECT DISTINCT namespace FROM ragqa_files")]
+    db.close()
+    assert len(tables) == 1 and namespaces == [f"chroma/{pipeline.physical_collection}"], (tables, namespaces)
+    assert file_namespaces == [pipeline.physical_collection], file_namespaces
+    entry = json.loads((tmp_path / "index" / "collections.json").read_text()).get("company", {})
+    assert not entry.get("retired") and not entry.get("building"), entry
+    return ids, files
+
+
+def kill_at_random_moments(tmp_path, prepare, trials=3, seed=7):
+    """Runs of `ragqa reindex` killed at random moments (each index first set up by `prepare(index_root)`),
+    the folder then changed, one re-run each; every result must equal a clean run over the changed folder."""
     src = tmp_path / "src"
     write_docs(src, 24, words=1500)
-    clean = tmp_path / "clean"
     env = {**os.environ, "RAGQA_MODE": "fake", "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "app.cli", "reindex", str(src), "--json"]
+    timing = tmp_path / "timing"
+    prepare(timing)
     started = time.perf_counter()
-    subprocess.run([*cmd, "--index", str(clean / "index")], env=env, check=True, capture_output=True)
+    subprocess.run([*cmd, "--index", str(timing / "index")], env=env, check=True, capture_output=True)
     full = time.perf_counter() - started
-    expected = chunk_ids(clean)
-    rng = random.Random(7)
+    rng = random.Random(seed)
     killed = 0
-    for trial in range(3):
-        index = tmp_path / f"t{trial}" / "index"
-        proc = subprocess.Popen([*cmd, "--index", str(index)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        time.sleep(rng.uniform(0.3, max(0.4, full * 0.8)))
+    results = []
+    for trial in range(trials):
+        write_docs(src, 24, words=1500)  # the folder as it was before the crash
+        (src / "added-later.md").unlink(missing_ok=True)
+        root = tmp_path / f"t{trial}"
+        prepare(root)
+        proc = subprocess.Popen(
+            [*cmd, "--index", str(root / "index")], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        time.sleep(rng.uniform(0.3, max(0.4, full * 0.9)))
         proc.send_signal(signal.SIGKILL)
         killed += proc.wait() == -signal.SIGKILL
-        rerun = subprocess.run([*cmd, "--index", str(index)], env=env, capture_output=True, text=True)
+        change_files(src)
+        rerun = subprocess.run([*cmd, "--index", str(root / "index")], env=env, capture_output=True, text=True)
         assert rerun.returncode == 0, rerun.stderr
-        assert chunk_ids(tmp_path / f"t{trial}") == expected
+        results.append(index_state(root))
+    clean = tmp_path / "clean"
+    subprocess.run([*cmd, "--index", str(clean / "index")], env=env, check=True, capture_output=True)
+    expected = index_state(clean)
+    assert all(r == expected for r in results)
     assert killed >= 2  # most trials really died mid-run
+
+
+def test_kill_9_at_any_moment_then_files_change_then_rerun_equals_a_clean_run(tmp_path):
+    kill_at_random_moments(tmp_path, prepare=lambda root: None)
+
+
+def test_kill_9_during_a_rebuild_for_a_new_model_then_rerun_equals_a_clean_build(tmp_path):
+    """The index was built with another embedding model: the run rebuilds it beside the old one, switches and
+    drops the old one. Killed anywhere in that, the re-run leaves one collection equal to a clean build."""
+    from rag.fakes import HashingEmbedder
+
+    def built_with_an_older_model(root):
+        src = tmp_path / "src"
+        reindex(build_pipeline(settings_for(root), embedder=HashingEmbedder(dim=32, name="older")), [src])
+
+    kill_at_random_moments(tmp_path, prepare=built_with_an_older_model, seed=11)
+
+
+def test_a_kill_between_the_switch_and_the_drop_leaves_the_old_collection_to_the_next_run(tmp_path, monkeypatch):
+    from rag.collections import CollectionNames
+    from rag.fakes import HashingEmbedder
+
+    src = tmp_path / "src"
+    write_docs(src, 3)
+    reindex(build_pipeline(settings_for(tmp_path), embedder=HashingEmbedder(dim=32, name="older")), [src])
+
+    def killed(*args):
+        raise SystemExit("killed")  # what a kill -9 right after the switch leaves
+
+    import ingest.reindex
+
+    real_drop = ingest.reindex.drop_retired
+    calls = []
+
+    def drop_until_switched(pipeline, names):
+        calls.append(1)
+        if len(calls) == 2:  # the call after the switch
+            killed()
+        real_drop(pipeline, names)
+
+    monkeypatch.setattr(ingest.reindex, "drop_retired", drop_until_switched)
+    with pytest.raises(SystemExit):
+        reindex(build_pipeline(settings_for(tmp_path)), [src])
+    assert list(CollectionNames(tmp_path / "index").retired("company")) == ["company"]  # switched, not dropped
+    monkeypatch.setattr(ingest.reindex, "drop_retired", real_drop)
+    report = reindex(build_pipeline(settings_for(tmp_path)), [src])
+    assert report.unchanged == 3
+    assert index_state(tmp_path) == index_state_of_clean_run(tmp_path, src)
+
+
+def index_state_of_clean_run(tmp_path, src):
+    clean = tmp_path / "clean"
+    reindex(build_pipeline(settings_for(clean)), [src])
+    return index_state(clean)
 
 
 def test_a_new_embedding_model_rebuilds_beside_the_old_and_switches_atomically(tmp_path, monkeypatch):
