@@ -77,15 +77,30 @@ class Prepared:
     card: Card | None = None
 
 
-class _Prefetched:
+class Prefetched:
     """An embedder that answers from vectors computed ahead in one large, length-sorted batch (many small
-    documents embed as fast as a few long ones); anything else goes to the real embedder."""
+    documents embed as fast as a few long ones); anything else goes to the real embedder. With `on_batch`,
+    the texts are embedded `batch` at a time and `on_batch(done, total)` is called after each (it may raise
+    to stop: an upload's time limit)."""
 
-    def __init__(self, embedder: Embedder, texts: list[str]) -> None:
+    def __init__(
+        self,
+        embedder: Embedder,
+        texts: list[str],
+        batch: int = 256,
+        on_batch: Callable[[int, int], None] | None = None,
+    ) -> None:
         self.embedder = embedder
         self.name = embedder.name
         unique = sorted(set(texts), key=len)
-        self._vectors = dict(zip(unique, embedder.embed(unique), strict=True))
+        if on_batch is None:
+            self._vectors = dict(zip(unique, embedder.embed(unique), strict=True))
+            return
+        self._vectors = {}
+        for start in range(0, len(unique), batch):
+            part = unique[start : start + batch]
+            self._vectors.update(zip(part, embedder.embed(part), strict=True))
+            on_batch(start + len(part), len(unique))
 
     @property
     def dim(self) -> int:
@@ -245,7 +260,7 @@ class Indexer:
                 if chunks:
                     group.append((FileRecord(source, doc_hash, len(text), 0, len(chunks)), chunks, card))
             if group:
-                embedder = _Prefetched(self.pipeline.embedder, [c.embed_text for _, cs, _ in group for c in cs])
+                embedder = Prefetched(self.pipeline.embedder, [c.embed_text for _, cs, _ in group for c in cs])
                 for record, chunks, card in group:
                     stats = self.pipeline.store.replace_source(
                         record.source, chunks, embedder, card.to_dict() if card else None

@@ -10,12 +10,14 @@ Not here: the session lifecycle and TTL (rag.sessions), the widgets (app/views).
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
 from ingest.chunk import Chunker
+from ingest.index import Prefetched
 from ingest.load import sniff
 from ingest.workers import ParseLimits, parser_pool
 from rag.cards import make_card
@@ -34,6 +36,8 @@ class UploadLimits:
     parse_seconds: float = 30.0
     parse_memory_mb: int = 2048  # address space of a parsing worker: a hostile file fails, not the app
     workers: int = 2  # uploads of all sessions are parsed by this many worker processes
+    max_chunks: int = 3000  # about 1.5 MB of text: more is a job for `ragqa ingest`, not a chat upload
+    embed_seconds: float = 300.0  # embedding an upload stops past this; nothing of it is kept
 
 
 def safe_name(name: str) -> str:
@@ -86,9 +90,19 @@ def index_upload(
     source = f"upload/{doc_hash[:12]}/{name}"
     card = make_card(pages, name)
     chunks = chunker.chunk(pages, source, doc_hash, context=card.line)
-    if on_progress:
-        on_progress(0.6, f"Embedding {len(chunks)} chunks")
-    store.replace_source(source, chunks, embedder, card.to_dict())
+    if len(chunks) > limits.max_chunks:
+        raise DocumentLoadError(name, f"too long: {len(chunks)} chunks, the limit for an upload is {limits.max_chunks}")
+    started = time.monotonic()
+
+    def embedded(done: int, total: int) -> None:
+        if time.monotonic() - started > limits.embed_seconds:
+            raise DocumentLoadError(name, f"took longer than {limits.embed_seconds:g} s to embed; not indexed")
+        if on_progress:
+            on_progress(0.4 + 0.55 * done / total, f"Embedded {done} of {total} chunks")
+
+    # embedded first, then written in one go: an upload stopped part-way leaves nothing in the session
+    vectors = Prefetched(embedder, [c.embed_text for c in chunks], batch=64, on_batch=embedded)
+    store.replace_source(source, chunks, vectors, card.to_dict())
     if on_progress:
         on_progress(1.0, f"{name}: {len(chunks)} chunks ready")
     return len(chunks)

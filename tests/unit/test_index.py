@@ -160,9 +160,7 @@ def test_a_file_past_its_parse_time_is_stopped_and_the_rest_are_indexed(tmp_path
     (docs / "a-huge-export.txt").write_bytes(("word " * 6_000_000).encode())  # 30 MB: about 2 s to read
     for i in range(3):
         (docs / f"note{i}.md").write_text(f"# Note {i}\n\nThe walrus count in bay {i} is {i + 7}.\n")
-    settings = load_settings(
-        environ={"RAGQA_INGEST__PARSE_SECONDS": "0.5"}, mode="fake", index_dir=tmp_path / "index"
-    )
+    settings = load_settings(environ={"RAGQA_INGEST__PARSE_SECONDS": "0.5"}, mode="fake", index_dir=tmp_path / "index")
     report = Indexer(build_pipeline(settings)).ingest([docs])
     [failed] = report.files_failed
     assert failed["error"] == "took longer than 0.5 s to read; not indexed"

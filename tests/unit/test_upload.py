@@ -175,3 +175,25 @@ def test_a_kill_9_mid_upload_leaves_no_file_and_no_process_behind(tmp_path):
     left = [p for p in tmp.rglob("*") if not p.is_dir()]
     assert all(p.is_socket() and p.parent.name.startswith("pymp-") for p in left), left
     assert {p: p.read_bytes() for p in index.rglob("*") if p.is_file()} == before
+
+
+def test_an_upload_past_its_chunk_cap_or_embedding_time_fails_and_leaves_nothing():
+    embedder = HashingEmbedder()
+    sessions = UploadSessions(embedder.name, lambda: embedder.dim, ttl_seconds=60)
+    chunker = Chunker(embedder.count_tokens, 256, 200, 30)
+    store = sessions.store("caps")
+    text = "\n\n".join(f"Paragraph {i} says the walrus count in bay {i} is {i * 7}." * 8 for i in range(400))
+    data = text.encode()
+    limits = UploadLimits(max_bytes=len(data) + 1, max_chunks=50)
+    with pytest.raises(DocumentLoadError, match=r"too long: \d+ chunks, the limit for an upload is 50"):
+        index_upload("long.txt", data, store, embedder, chunker, limits)
+    slow = UploadLimits(max_bytes=len(data) + 1, embed_seconds=0.0)
+    with pytest.raises(DocumentLoadError, match="took longer than 0 s to embed"):
+        index_upload("long.txt", data, store, embedder, chunker, slow)
+    assert store.count() == 0 and store.keywords.ids() == set()  # nothing of it was kept
+    seen = []
+    limits = UploadLimits(max_bytes=len(data) + 1)
+    chunks = index_upload("long.txt", data, store, embedder, chunker, limits, on_progress=lambda f, m: seen.append(m))
+    assert chunks > 50 and store.count() == chunks
+    assert f"Embedded {chunks} of {chunks} chunks" in seen  # progress counts chunks
+    sessions.close("caps")
