@@ -101,9 +101,7 @@ class LlamaCppGenerator:
             if self.prompt_cache_mb > 0:
                 # Saved model states keyed by prompt prefix: the system prompt and earlier turns of a chat are
                 # not evaluated again, even when another prompt (e.g. a question rewrite) ran in between.
-                from llama_cpp import LlamaRAMCache
-
-                self._llm.set_cache(LlamaRAMCache(capacity_bytes=self.prompt_cache_mb << 20))
+                self._llm.set_cache(_compact_cache(self.prompt_cache_mb << 20))
         return self._llm
 
     def warm(self, messages: list[Message]) -> None:
@@ -127,3 +125,21 @@ class LlamaCppGenerator:
                 piece = chunk["choices"][0]["delta"].get("content")
                 if piece:
                     yield piece
+
+
+def _compact_cache(capacity_bytes: int) -> Any:
+    """llama-cpp-python's RAM prompt cache, less a copy it makes and never uses. Each saved state carries the
+    score matrix (up to n_batch x vocabulary floats: 311 MB with Qwen's 151,936 tokens) that the cache does not
+    count against its capacity, so a 2 GB cache grew by that much per answer (8 GB after 20 answers, then the
+    kernel's OOM killer). Without `logits_all` nothing reads those scores (sampling uses the context's own
+    logits, which the saved llama.cpp state holds), so the cache keeps a 1 x 1 stand-in that `load_state`
+    broadcasts."""
+    import numpy as np
+    from llama_cpp import LlamaRAMCache
+
+    class CompactRAMCache(LlamaRAMCache):  # type: ignore[misc]
+        def __setitem__(self, key: Any, value: Any) -> None:
+            value.scores = np.zeros((1, 1), dtype=np.single)
+            super().__setitem__(key, value)
+
+    return CompactRAMCache(capacity_bytes=capacity_bytes)

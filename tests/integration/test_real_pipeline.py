@@ -125,3 +125,25 @@ def test_unrelated_question_is_not_answered(tmp_path):
     Indexer(pipeline).ingest([SAMPLE])
     result = pipeline.answerer.ask("How many moons does Jupiter have?").consume()
     assert not result.found and result.answer.startswith("I could not find")
+
+
+def test_the_prompt_cache_holds_only_what_it_counts(tmp_path):
+    """llama-cpp-python's RAM prompt cache copied the score matrix (n_batch x vocabulary floats) into every
+    saved state without counting it against its capacity: with the default model a process grew by about
+    300 MB per answer (8.4 GB after 20) until the OOM killer stopped it. Every byte a cached state holds is now
+    within what the cache counts and bounds."""
+    require("smollm2-135m")
+    settings = load_settings(index_dir=tmp_path / "i", llm={"model": "smollm2-135m", "max_tokens": 16})
+    pipeline = build_pipeline(settings)
+    Indexer(pipeline).ingest([SAMPLE])
+    for question in (
+        "What is the hotel limit per night in London?",
+        "How many days a week may employees work remotely?",
+    ):
+        pipeline.answerer.ask(question).consume()
+    cache = pipeline.generator.inner._llm.cache
+    assert len(cache.cache_state) >= 2
+    for state in cache.cache_state.values():
+        uncounted = state.scores.nbytes + state.input_ids.nbytes
+        assert uncounted < 64 * 1024, uncounted  # before: 100 MB of scores per state with this model
+    assert cache.cache_size <= cache.capacity_bytes
