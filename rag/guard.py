@@ -60,8 +60,8 @@ def addressed_to_ai(sentence: str) -> bool:
     return bool(_INSTRUCTION.search(sentence))
 
 
-def remove_instructions(text: str) -> tuple[str, int]:
-    """`text` with each sentence addressed to an AI replaced by a marker; and how many were replaced."""
+def remove_instructions(text: str, marker: str = REMOVED) -> tuple[str, int]:
+    """`text` with each sentence addressed to an AI replaced by `marker`; and how many were replaced."""
     out: list[str] = []
     removed = 0
     for sentence in _SENTENCE.findall(text):
@@ -69,7 +69,7 @@ def remove_instructions(text: str) -> tuple[str, int]:
             removed += 1
             lead = sentence[: len(sentence) - len(sentence.lstrip())]
             trail = sentence[len(sentence.rstrip()) :]
-            out.append(f"{lead}{REMOVED}{trail}")
+            out.append(f"{lead}{marker}{trail}")
         else:
             out.append(sentence)
     return "".join(out), removed

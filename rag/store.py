@@ -34,6 +34,7 @@ from typing import Any, Protocol
 from rag.collections import CollectionNames
 from rag.embedder import Embedder
 from rag.errors import ConfigError, IndexMismatchError, RagError
+from rag.guard import remove_instructions
 from rag.keyword import KeywordIndex
 from rag.records import DB_NAME, IndexGeneration, chunk_record_manager
 from rag.types import Chunk, Hit
@@ -164,13 +165,15 @@ def http_client(url: str, token: str | None = None) -> Any:
 
 
 class _LangChainEmbeddings:
-    """Our Embedder seen as LangChain `Embeddings` (what langchain_chroma.Chroma calls)."""
+    """Our Embedder seen as LangChain `Embeddings` (what langchain_chroma.Chroma calls). A chunk is embedded
+    without its sentences addressed to an AI (rag.guard): a planted "system" turn would otherwise pull the
+    chunk's vector away from the questions it answers (the text stored and shown keeps them)."""
 
     def __init__(self, embedder: Embedder) -> None:
         self.embedder = embedder
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return self.embedder.embed(texts)
+        return self.embedder.embed([remove_instructions(t, marker="")[0] for t in texts])
 
     def embed_query(self, text: str) -> list[float]:
         return self.embedder.embed_query(text)
