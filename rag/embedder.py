@@ -2,7 +2,7 @@
 
 `count_tokens` uses the model's own tokenizer, so chunking can promise that no chunk is truncated. Questions go
 through `embed_query`: models trained with instructions (E5: "query: " / "passage: ") embed them differently
-from documents. Not here: model download (see rag.models), ONNX or quantized embedders, rerankers.
+from documents. Not here: model download (see rag.models), the int8 ONNX embedder (rag.onnx_embedder), rerankers.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from rag.errors import IndexMismatchError, RagError
 from rag.fakes import HashingEmbedder, ReplayGenerator
 from rag.llm import LlamaCppGenerator
 from rag.models import resolve
+from rag.onnx_embedder import SUFFIX as ONNX_SUFFIX
 from rag.prompt import warm_up_prompts
 from rag.queue import QueuedGenerator
 from rag.records import FileRecords
@@ -45,6 +46,10 @@ class Pipeline:
         if s.mode == "fake":
             return HashingEmbedder()
         path = resolve(s.embedder.model, s.models_dir)
+        if s.embedder.backend == "onnx-int8":
+            from rag.onnx_embedder import OnnxEmbedder
+
+            return OnnxEmbedder(path, self.embedder_name, s.embedder.batch_size)
         return SentenceTransformerEmbedder(path, s.embedder.model, s.embedder.batch_size, s.embedder.device)
 
     @cached_property
@@ -107,7 +112,8 @@ class Pipeline:
             return self.embedder.name
         if self.settings.mode == "fake":
             return HashingEmbedder().name  # a throwaway: building it costs nothing
-        return self.settings.embedder.model
+        embedder = self.settings.embedder
+        return embedder.model + (ONNX_SUFFIX if embedder.backend == "onnx-int8" else "")
 
     @cached_property
     def physical_collection(self) -> str:

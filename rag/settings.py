@@ -35,6 +35,13 @@ class EmbedderSettings(_Strict):
     )
     batch_size: int = Field(32, ge=1, description="Texts embedded per forward pass.")
     device: str = Field("cpu", description="torch device for the embedder.")
+    backend: Literal["torch", "onnx-int8"] = Field(
+        "torch",
+        description=(
+            "`onnx-int8`: the same weights exported and quantised once (rag.onnx_embedder), faster on CPU; "
+            "vectors differ slightly, so switching rebuilds the collection."
+        ),
+    )
 
 
 class LLMSettings(_Strict):
