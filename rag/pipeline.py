@@ -28,7 +28,7 @@ from rag.remote_llm import OpenAIGenerator
 from rag.retrieve import Retriever
 from rag.sessions import UploadSessions
 from rag.settings import Settings
-from rag.store import ChromaStore, Store, check_collection_name, http_client
+from rag.store import ChromaStore, Hnsw, Store, check_collection_name, http_client
 
 logger = logging.getLogger(__name__)
 
@@ -147,6 +147,7 @@ class Pipeline:
             create=create,
             client=self.chroma_client,
             logical=follows,
+            hnsw=Hnsw(s.retrieve.hnsw_ef_search, s.retrieve.hnsw_ef_construction, s.retrieve.hnsw_max_neighbors),
         )
 
     def open_physical(self, physical: str, embedding_model: str) -> ChromaStore:

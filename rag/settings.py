@@ -140,6 +140,11 @@ class RetrieveSettings(_Strict):
     reranker_path: Path | None = Field(
         None, description="A local sentence-transformers CrossEncoder folder to re-rank fused hits (off when unset)."
     )
+    hnsw_ef_search: int = Field(
+        100, ge=1, description="Chroma HNSW: candidates explored per search (recall against latency); any time."
+    )
+    hnsw_ef_construction: int = Field(100, ge=1, description="Chroma HNSW: build-time candidates; new collections.")
+    hnsw_max_neighbors: int = Field(16, ge=2, description="Chroma HNSW: links per vector (M); new collections.")
     compress: bool = Field(
         False,
         description=(

@@ -27,7 +27,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path, PurePath
 from typing import Any, Protocol
 
@@ -111,7 +111,10 @@ def _where(sources: Sequence[str] | None) -> dict[str, Any] | None:
 
 
 def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
-    return float(sum(x * y for x, y in zip(a, b, strict=False)))
+    """Of unit vectors: their dot product (numpy: 40 keyword hits x 384 dimensions in Python took 30 ms)."""
+    import numpy as np
+
+    return float(np.dot(np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32)))
 
 
 _REOPEN_LOCK = threading.Lock()
@@ -179,6 +182,16 @@ class _LangChainEmbeddings:
         return self.embedder.embed_query(text)
 
 
+@dataclass(frozen=True)
+class Hnsw:
+    """Chroma's HNSW index settings (rag.settings.RetrieveSettings): the last two are fixed when a collection is
+    created; `ef_search` applies to existing ones too."""
+
+    ef_search: int = 100
+    ef_construction: int = 100
+    max_neighbors: int = 16
+
+
 class ChromaStore:
     """One Chroma collection. `create=False` opens an existing collection only (for asking).
 
@@ -198,8 +211,10 @@ class ChromaStore:
         records: Any = None,
         keywords: KeywordIndex | None = None,
         logical: str | None = None,
+        hnsw: Hnsw | None = None,
     ) -> None:
         self.path = path
+        self.hnsw = hnsw or Hnsw()
         self.name = check_collection_name(collection)
         self.embedding_model = embedding_model
         self._dim = dim
@@ -245,10 +260,14 @@ class ChromaStore:
             dim = self._dim() if callable(self._dim) else self._dim
             return self.client.create_collection(
                 self.name,
-                metadata={"hnsw:space": "cosine", "embedding_model": self.embedding_model, "embedding_dim": dim},
+                metadata={"embedding_model": self.embedding_model, "embedding_dim": dim},
+                configuration={"hnsw": {"space": "cosine", **asdict(self.hnsw)}},
                 embedding_function=None,
             )
         col = self.client.get_collection(self.name, embedding_function=None)
+        built = ((col.configuration or {}).get("hnsw") or {}).get("ef_search")
+        if built is not None and built != self.hnsw.ef_search:  # the one HNSW setting a built index can change
+            col.modify(configuration={"hnsw": {"ef_search": self.hnsw.ef_search}})
         meta = col.metadata or {}
         model, built_dim = meta.get("embedding_model"), meta.get("embedding_dim")
         if model != self.embedding_model:

@@ -166,3 +166,18 @@ def test_a_file_past_its_parse_time_is_stopped_and_the_rest_are_indexed(tmp_path
     assert failed["error"] == "took longer than 0.5 s to read; not indexed"
     assert failed["path"].endswith("a-huge-export.txt")
     assert report.files_indexed == 3 and report.chunks_added == 3
+
+
+def test_hnsw_settings_reach_chroma(tmp_path):
+    from rag.settings import load_settings
+
+    def pipeline(ef_search):
+        env = {"RAGQA_RETRIEVE__HNSW_EF_SEARCH": str(ef_search), "RAGQA_RETRIEVE__HNSW_MAX_NEIGHBORS": "24"}
+        return build_pipeline(load_settings(environ=env, mode="fake", index_dir=tmp_path / "index"))
+
+    Indexer(pipeline(60)).ingest([SAMPLE])
+    hnsw = pipeline(60).store.collection.configuration["hnsw"]
+    assert (hnsw["ef_search"], hnsw["max_neighbors"], hnsw["space"]) == (60, 24, "cosine")
+    later = pipeline(150).store  # ef_search also changes on a built collection
+    assert later.collection.configuration["hnsw"]["ef_search"] == 150
+    assert later.search(later.collection.get(limit=1, include=["embeddings"])["embeddings"][0], 1)
