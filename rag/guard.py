@@ -60,10 +60,19 @@ def addressed_to_ai(sentence: str) -> bool:
     return bool(_INSTRUCTION.search(sentence))
 
 
+# A fake turn: a marker that opens a chat turn, and what follows it to the end of its paragraph (the planted
+# "user" question after a fake system turn is planted too: the model answered "What is 2+2?" from it).
+_FAKE_TURN = re.compile(
+    r"(?:<\|im_start\|>|<\|start_header_id\|>|<start_of_turn>|\[INST\]|<<SYS>>)[\s\S]*?(?=\n[ \t]*\n|\Z)",
+    re.IGNORECASE,
+)
+
+
 def remove_instructions(text: str, marker: str = REMOVED) -> tuple[str, int]:
-    """`text` with each sentence addressed to an AI replaced by `marker`; and how many were replaced."""
+    """`text` with each fake chat turn and each sentence addressed to an AI replaced by `marker`; and how many
+    were replaced."""
+    text, removed = _FAKE_TURN.subn(marker, text)
     out: list[str] = []
-    removed = 0
     for sentence in _SENTENCE.findall(text):
         if sentence.strip() and addressed_to_ai(sentence):
             removed += 1
