@@ -1,6 +1,6 @@
 """Soak: 8 simulated chat sessions ask questions for a bounded time while `ragqa reindex` of the 20 sec-10q
 filings runs in another process on the same index. Prints requests, errors, p50/p95 latency (whole answer) and
-how many re-index writes the sessions lived through.
+how many re-index writes the sessions lived through, and the serving process's peak memory.
 
 Each session is a thread with its own conversation (a follow-up every third question) over one shared
 pipeline, as the app's sessions are; the LLM serves them through its queue. The index is built from the first
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -88,6 +89,8 @@ def main() -> None:
     print(f"requests {len(lat) + len(errors)}, errors {len(errors)}")
     if lat:
         print(f"latency p50 {statistics.median(lat):.2f} s, p95 {p95:.2f} s, max {lat[-1]:.2f} s")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS of the serving process {peak:.0f} MB")
     for e in errors[:5]:
         print("  error:", e)
 

@@ -82,7 +82,9 @@ def _about(hit: Hit) -> str:
     """What the document is (its card line, rag.cards, read from the document itself: so inside the fence),
     so the model knows whose figures and which period a block holds."""
     about = hit.chunk.context.removesuffix(f" | {PurePath(hit.chunk.source).name}")
-    return f"(From: {about})\n" if about and about != PurePath(hit.chunk.source).name else ""
+    if not about or about == PurePath(hit.chunk.source).name:
+        return ""
+    return f"(From: {remove_instructions(about)[0]})\n"  # guarded apart: a removed sentence took the ")" along
 
 
 def format_context(hits: Sequence[Hit], numbers: Sequence[int] | None = None) -> str:
@@ -90,7 +92,7 @@ def format_context(hits: Sequence[Hit], numbers: Sequence[int] | None = None) ->
     document text is broken up, so it cannot close its block."""
     blocks = []
     for i, hit in enumerate(hits):
-        text = inert(remove_instructions(_about(hit) + hit.chunk.text)[0]).replace(FENCE, "'' '")
+        text = inert(_about(hit) + remove_instructions(hit.chunk.text)[0]).replace(FENCE, "'' '")
         blocks.append(f"{_label(hit, numbers[i] if numbers else i + 1)}\n{FENCE}\n{text}\n{FENCE}")
     return "\n\n".join(blocks)
 
