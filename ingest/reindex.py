@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ingest.index import Indexer, Progress, discover, source_of
 from rag.collections import CollectionNames
-from rag.errors import DocumentLoadError, RagError
+from rag.errors import DocumentLoadError, IndexMismatchError, RagError
 from rag.keyword import KeywordIndex
 from rag.pipeline import Pipeline
 from rag.records import DB_NAME, FileRecords, chunk_record_manager, recorded_sources
@@ -105,7 +105,7 @@ def reindex(
         drop_retired(pipeline, names)
         logger.info("rebuilding %s for %s into %s", logical, configured, physical)
         _mirror(pipeline.for_collection(physical), roots, report, password, on_progress)
-        names.switch(logical)
+        names.switch(logical, current)
         drop_retired(pipeline, names)
         report.rebuilt_for_model = configured
     report.seconds = round(time.perf_counter() - started, 3)
@@ -120,8 +120,14 @@ def drop_retired(pipeline: Pipeline, names: CollectionNames) -> None:
     logical = pipeline.settings.collection
     for physical, model in names.retired(logical).items():
         try:
-            pipeline.open_physical(physical, model).drop()
+            store = pipeline.open_physical(physical, model)
+        except IndexMismatchError as exc:  # listed with another model name (a build abandoned early)
+            store = pipeline.open_physical(physical, exc.built_with or "")
         except RagError:  # dropped from Chroma before a kill: what else it had goes below
+            store = None
+        if store is not None:
+            store.drop()
+        else:
             records = chunk_record_manager(pipeline.settings.index_dir, physical)
             records.delete_keys(records.list_keys())
         KeywordIndex(pipeline.settings.index_dir / DB_NAME, physical).drop()

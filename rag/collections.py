@@ -88,13 +88,13 @@ class CollectionNames:
         if entry.get("building"):
             entry.setdefault("retired", {})[entry.pop("building")] = entry.pop("building_model", "")
 
-    def switch(self, name: str) -> str:
-        """Make the finished build serve `name`; the collection it replaced is listed as retired (and
-        returned)."""
+    def switch(self, name: str, old_model: str) -> str:
+        """Make the finished build serve `name`; the collection it replaced (built with `old_model`) is listed
+        as retired (and returned)."""
         data = self._read()
         entry = data[name]
         old = entry.get("active", name)
-        retired = {**entry.get("retired", {}), old: entry.get("model", "")}
+        retired = {**entry.get("retired", {}), old: old_model}
         data[name] = Entry(active=entry["building"], model=entry["building_model"], retired=retired)
         self._write(data)
         return old

@@ -311,3 +311,18 @@ def chunk_ids_of_clean_run(tmp_path, src):
     clean = tmp_path / "clean"
     reindex(build_pipeline(settings_for(clean)), [src])
     return chunk_ids(clean)
+
+
+def test_a_rebuild_of_an_index_made_by_ingest_alone_drops_the_old_collection(tmp_path):
+    """`ragqa ingest` writes no collections.json entry: the rebuild must still know the old collection's model
+    to drop it (it was listed with no model, failed to open, and stayed in Chroma for good)."""
+    from ingest.index import Indexer
+    from rag.fakes import HashingEmbedder
+
+    src = tmp_path / "src"
+    write_docs(src, 3)
+    Indexer(build_pipeline(settings_for(tmp_path), embedder=HashingEmbedder(dim=32, name="older"))).ingest([src])
+    assert not (tmp_path / "index" / "collections.json").exists()
+    report = reindex(build_pipeline(settings_for(tmp_path)), [src])
+    assert report.rebuilt_for_model == "fake-hashing-256" and report.added == 3
+    assert index_state(tmp_path) == index_state_of_clean_run(tmp_path, src)
