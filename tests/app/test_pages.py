@@ -119,3 +119,18 @@ def test_chat_sidebar_filter_keeps_to_the_chosen_document(app):
     assert not app.exception
     sources = [t.value for t in app.chat_message[1].text if t.value.startswith("[")]
     assert sources and all("employee-handbook.md" in s for s in sources)
+
+
+def test_an_unexpected_error_shows_its_type_only():
+    """Finding 7 of the hardening issue: Streamlit showed users an unexpected exception's message and traceback
+    (file paths, document text in messages). The shipped config, as Streamlit reads it, shows the type only."""
+    import tomllib
+
+    from streamlit import config
+
+    from tests.conftest import ROOT
+
+    shipped = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
+    assert shipped["client"]["showErrorDetails"] == "type"
+    config.get_config_options(force_reparse=True)
+    assert config.get_option("client.showErrorDetails") == "type"
