@@ -135,18 +135,25 @@ def index_state(tmp_path):
     db.close()
     assert len(tables) == 1 and namespaces == [f"chroma/{pipeline.physical_collection}"], (tables, namespaces)
     assert file_namespaces == [pipeline.physical_collection], file_namespaces
-    entry = json.loads((tmp_path / "index" / "collections.json").read_text()).get("company", {})
+    names = tmp_path / "index" / "collections.json"  # written by re-index; `ragqa ingest` leaves none
+    entry = json.loads(names.read_text()).get("company", {}) if names.exists() else {}
     assert not entry.get("retired") and not entry.get("building"), entry
     return ids, files
 
 
-def kill_at_random_moments(tmp_path, prepare, trials=3, seed=7):
-    """Runs of `ragqa reindex` killed at random moments (each index first set up by `prepare(index_root)`),
+def edit_and_add(src):
+    """What `ragqa ingest` (which never removes) meets after a crash: a file edited, one added."""
+    (src / "doc01.md").write_text("# Document 1\n\nRewritten after the crash: walrus counts went up.\n")
+    (src / "added-later.md").write_text("# Added\n\nA file that appeared after the crash.\n")
+
+
+def kill_at_random_moments(tmp_path, prepare, trials=3, seed=7, command="reindex", change=change_files):
+    """Runs of `ragqa COMMAND` killed at random moments (each index first set up by `prepare(index_root)`),
     the folder then changed, one re-run each; every result must equal a clean run over the changed folder."""
     src = tmp_path / "src"
     write_docs(src, 24, words=1500)
     env = {**os.environ, "RAGQA_MODE": "fake", "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "app.cli", "reindex", str(src), "--json"]
+    cmd = [sys.executable, "-m", "app.cli", command, str(src), "--json"]
     timing = tmp_path / "timing"
     prepare(timing)
     started = time.perf_counter()
@@ -166,7 +173,7 @@ def kill_at_random_moments(tmp_path, prepare, trials=3, seed=7):
         time.sleep(rng.uniform(0.3, max(0.4, full * 0.9)))
         proc.send_signal(signal.SIGKILL)
         killed += proc.wait() == -signal.SIGKILL
-        change_files(src)
+        change(src)
         rerun = subprocess.run([*cmd, "--index", str(root / "index")], env=env, capture_output=True, text=True)
         assert rerun.returncode == 0, rerun.stderr
         results.append(index_state(root))
@@ -179,6 +186,10 @@ def kill_at_random_moments(tmp_path, prepare, trials=3, seed=7):
 
 def test_kill_9_at_any_moment_then_files_change_then_rerun_equals_a_clean_run(tmp_path):
     kill_at_random_moments(tmp_path, prepare=lambda root: None)
+
+
+def test_kill_9_of_ingest_then_files_change_then_rerun_equals_a_clean_ingest(tmp_path):
+    kill_at_random_moments(tmp_path, prepare=lambda root: None, seed=3, command="ingest", change=edit_and_add)
 
 
 def test_kill_9_during_a_rebuild_for_a_new_model_then_rerun_equals_a_clean_build(tmp_path):
