@@ -28,9 +28,9 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def model_copy(tmp_path_factory):
-    """A copy of the shipped MiniLM folder, so the export is written into a test folder."""
+    """A copy of the shipped MiniLM folder without any export, so the export is made, into a test folder."""
     target = tmp_path_factory.mktemp("models") / "all-minilm-l6-v2"
-    shutil.copytree(resolve("all-minilm-l6-v2", REAL_MODELS), target)
+    shutil.copytree(resolve("all-minilm-l6-v2", REAL_MODELS), target, ignore=shutil.ignore_patterns(EXPORT_DIR))
     return target
 
 
