@@ -118,11 +118,6 @@ class ParserPool:
     def close(self) -> None:
         self._pool.stop()
         self._pool.join()
-        # a worker started to replace one killed at its time limit may still be starting: wait for it, so it
-        # is not left reading what this process is tearing down
-        for child in multiprocessing.active_children():
-            if child.name == "pebble_pool_worker":
-                child.join(2)
 
 
 _pools: dict[tuple[int, int], ParserPool] = {}
