@@ -109,13 +109,16 @@ def evaluate_qa(
                 hit_at_k=any(matches(h.chunk.source, item.patterns) for h in hits),
                 scope=scope.reasons if scope else [],
             )
+            money = first_money(item.answer)
+            if money is not None:
+                shown = "\n".join(f"{h.chunk.context}\n{h.chunk.text}" for h in hits)
+                record.first_money_in_blocks = figure_in(money, shown, tolerance=0.0)
             if not retrieval_only:
                 result = answerer.ask(item.question, k=k).consume()
                 gold = figures(item.answer)
                 record.answer = result.answer
                 record.gold_figures = len(gold)
                 record.figures_found = sum(figure_in(g, result.answer) for g in gold)
-                money = first_money(item.answer)
                 record.first_money_found = None if money is None else figure_in(money, result.answer)
             record.seconds = round(time.perf_counter() - asked, 3)
             records.append(record)
@@ -133,12 +136,14 @@ def evaluate_qa(
         "report": str(report_path),
         "seconds": round(time.perf_counter() - started, 2),
     }
+    with_money = [r for r in records if r.first_money_in_blocks is not None]
+    if with_money:
+        out["questions_with_money"] = len(with_money)
+        out["first_money_in_blocks"] = sum(bool(r.first_money_in_blocks) for r in with_money)
     if not retrieval_only:
         gold_total = sum(r.gold_figures for r in records)
         out["answer_match"] = round(sum(r.figures_found for r in records) / gold_total, 4) if gold_total else None
-        with_money = [r for r in records if r.first_money_found is not None]
-        out["first_money_found"] = sum(bool(r.first_money_found) for r in with_money)
-        out["questions_with_money"] = len(with_money)
+        out["first_money_found"] = sum(bool(r.first_money_found) for r in records)
     if indexed.files_failed:
         out["files_failed"] = indexed.files_failed
     return out

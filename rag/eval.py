@@ -182,4 +182,5 @@ class QaRecord:
     gold_figures: int = 0
     figures_found: int = 0
     first_money_found: bool | None = None
+    first_money_in_blocks: bool | None = None  # the gold figure is in the retrieved text (exactly, any scale)
     seconds: float = 0.0

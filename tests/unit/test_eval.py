@@ -61,6 +61,31 @@ def test_eval_qa_on_a_question_csv(tmp_path, capsys, monkeypatch):
     assert out["answer_match"] == 0.0
 
 
+def test_eval_qa_says_whether_the_gold_figure_reached_the_blocks(tmp_path, capsys, monkeypatch):
+    """Retrieval or the model? The gold answer's first `$` figure, found (exactly, in any scale) in the
+    retrieved text or not."""
+    monkeypatch.setenv("RAGQA_MODE", "fake")
+    monkeypatch.setenv("RAGQA_RETRIEVE__MIN_SCORE", "0")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "contoso-q2.txt").write_text("Contoso's total revenue for the quarter was $1,640 million.", encoding="utf-8")
+    csv = tmp_path / "q.csv"
+    csv.write_text(
+        "Question,Source Docs,Answer\n"
+        "What was the revenue of Contoso in the quarter?,*contoso*,$1.64 billion\n"
+        "What was the profit of Contoso in the quarter?,*contoso*,$999 million\n"
+        "Where is Contoso based?,*contoso*,Oslo\n",
+        encoding="utf-8",
+    )
+    report = tmp_path / "r.jsonl"
+    args = ["eval", "qa", "--csv", str(csv), "--docs", str(docs), "--k", "1", "--report", str(report), "--json"]
+    assert main([*args, "--retrieval-only"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["questions_with_money"] == 2 and out["first_money_in_blocks"] == 1
+    lines = [json.loads(line) for line in report.read_text(encoding="utf-8").splitlines()]
+    assert [line["first_money_in_blocks"] for line in lines] == [True, False, None]
+
+
 def test_a_missing_column_is_a_clear_error(tmp_path, capsys):
     csv = tmp_path / "q.csv"
     csv.write_text("Q,A\nx,y\n")
