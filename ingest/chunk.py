@@ -95,8 +95,9 @@ class Chunker:
             table = next((t for t in tables if start < t.end and end > t.rows_start), None)
             if table is None:
                 out.append(piece)
-            elif start <= table.header_start:  # the headings are in the piece: name the columns after them
-                out.append(piece if not table.columns else f"{piece}\n{table.columns}")
+            elif start <= table.header_start:  # the headings are in the piece: name the columns above the rows
+                at = table.rows_start - start
+                out.append(piece if not table.columns else f"{piece[:at]}{table.columns}\n{piece[at:]}")
             else:
                 out.append(f"{table.prefix}\n{piece}")
         return out

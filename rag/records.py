@@ -21,8 +21,9 @@ from typing import Any
 
 DB_NAME = "records.sqlite3"
 # How chunks are made and indexed. A file recorded under an older format counts as changed, so the next ingest
-# or re-index rebuilds it (format 2: document cards, table headings and the keyword index).
-INDEX_FORMAT = 2
+# or re-index rebuilds it (format 2: document cards, table headings and the keyword index; 3: a table's column
+# names stand above its first row, not after the chunk's text).
+INDEX_FORMAT = 3
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,8 @@ def test_a_table_split_across_chunks_repeats_its_headings_and_names_its_columns(
     assert len(chunks) >= 3
     columns = "Columns: 1) Three Months Ended July 1, 2023; 2) Three Months Ended June 25, 2022; 3) Nine Months"
     assert chunks[0].text.startswith("CONSOLIDATED STATEMENTS") and columns in chunks[0].text
+    heading, named, first_row = chunks[0].text.split("\n")[3:6]  # the column names stand above the rows
+    assert heading.startswith("July 1, 2023") and named.startswith(columns) and first_row.startswith("Line item a")
     for later in chunks[1:]:
         assert later.text.startswith("(table continued)\nCONSOLIDATED STATEMENTS OF OPERATIONS\n(In millions)")
         assert columns in later.text
