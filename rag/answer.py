@@ -30,7 +30,16 @@ from rag.embedder import Embedder
 from rag.grounding import check_citations
 from rag.guard import AnswerCheck, Block, releasable
 from rag.llm import Generator, Message, Pieces
-from rag.prompt import NOT_FOUND, REWRITE_PROMPT, SYSTEM_PROMPT, follow_up_message, user_message
+from rag.prompt import (
+    NOT_FOUND,
+    REWRITE_PROMPT,
+    RULES,
+    SYSTEM_PROMPT,
+    TABLE_EXAMPLE,
+    follow_up_message,
+    merge_neighbours,
+    user_message,
+)
 from rag.queue import QueuedGenerator
 from rag.retrieve import Filters, Retriever
 from rag.store import Store
@@ -38,7 +47,7 @@ from rag.types import AnswerResult, Hit, Source, Timings
 
 _CITATION = re.compile(r"\s*\[\d+\]")
 # What the model is told, which an answer must not recite (the refusal it is told to give is its to give).
-INSTRUCTIONS = (SYSTEM_PROMPT.replace(NOT_FOUND, ""), REWRITE_PROMPT)
+INSTRUCTIONS = (RULES.replace(NOT_FOUND, ""), REWRITE_PROMPT)  # the table example is no secret to recite
 
 
 @dataclass(frozen=True)
@@ -124,7 +133,7 @@ class AnswerStream:
     def answer_check(self) -> AnswerCheck:
         """The check for this answer: the blocks in its prompt (this turn's and the earlier turns' kept ones)."""
         blocks = [Block(f"[{s.n}] {PurePath(s.source).name}", s.text) for s in (self._citable or self.sources)]
-        return AnswerCheck(blocks, self._asked or self.question, INSTRUCTIONS)
+        return AnswerCheck(blocks, self._asked or self.question, INSTRUCTIONS, (TABLE_EXAMPLE,))
 
     def _shown(self, text: str) -> str:
         """`text`, the first time noting when the user saw the answer begin."""
@@ -258,19 +267,20 @@ class Answerer:
         return stream
 
     def _fit(self, question: str, history: list[Turn], hits: list[Hit]) -> _Plan:
-        """The messages for this turn, within the generator's prompt budget."""
+        """The messages for this turn, within the generator's prompt budget. Pieces of one page are shown as
+        one block (rag.prompt.merge_neighbours); the lowest-ranked piece is the first to go."""
         budget = self.generator.prompt_budget
-        plan = _plan(question, history, hits, keep_blocks=True)
+        plan = _plan(question, history, merge_neighbours(hits), keep_blocks=True)
         if self.generator.count_tokens(plan.messages) <= budget:
             return plan
         while True:  # compact: earlier turns as question and answer only, blocks numbered afresh
-            plan = _plan(question, history, hits, keep_blocks=False)
+            plan = _plan(question, history, merge_neighbours(hits), keep_blocks=False)
             if self.generator.count_tokens(plan.messages) <= budget or not (history or len(hits) > 1):
                 return plan
             if history:
                 history = history[1:]  # the oldest turn goes first; the newest stay
             else:
-                hits = hits[:-1]  # then the lowest-ranked chunk
+                hits = hits[:-1]  # then the lowest-ranked piece
 
 
 _COMPARES = re.compile(

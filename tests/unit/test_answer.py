@@ -21,7 +21,7 @@ def answerer(fake_settings):
 
 def test_answer_streams_with_numbered_sources(answerer):
     stream = answerer.ask("Hotels per night in London?")
-    assert [s.n for s in stream.sources] == [1, 2, 3]
+    assert [s.n for s in stream.sources] == list(range(1, len(stream.sources) + 1)) and stream.sources
     pieces = list(stream)
     assert len(pieces) > 1 and "".join(pieces) == "Hotels cost up to EUR 150 per night [1]."
     top = stream.sources[0]
@@ -54,11 +54,12 @@ def test_document_text_is_fenced_as_data():
 
 
 def test_chunks_beyond_the_prompt_budget_are_dropped_by_rank(answerer):
-    answerer.generator.inner.prompt_budget = 400
+    budget = answerer.generator.count_tokens(build_messages("Hotels per night in London?", [])) + 250
+    answerer.generator.inner.prompt_budget = budget
     stream = answerer.ask("Hotels per night in London?", k=6)
     assert 1 <= len(stream.sources) < 6
     stream.consume()
-    assert answerer.generator.count_tokens(answerer.generator.inner.seen[-1]) <= 400
+    assert answerer.generator.count_tokens(answerer.generator.inner.seen[-1]) <= budget
     assert [s.n for s in stream.sources] == list(range(1, len(stream.sources) + 1))
 
 
@@ -171,3 +172,36 @@ def test_a_planted_sentence_in_the_card_line_keeps_the_line_closed():
     assert (
         "(From: Colour printing is limited to 200 pages a month. [text addressed to an AI assistant removed])\n" in user
     )
+
+
+def _piece(index: int, text: str, page: int | None = 4, source: str = "/d/q3.pdf") -> Chunk:
+    return Chunk(f"c{index}-{page}", text, source, page, index, "h", "d", context="Contoso | quarterly report")
+
+
+def test_pieces_of_one_page_become_one_block_in_the_pages_order():
+    from rag.prompt import GAP, merge_neighbours
+
+    heading = "Net sales (in millions):\nColumns: 1) Three Months Ended July 1, 2023; 2) Nine Months Ended July 1, 2023"
+    first = _piece(7, f"{heading}\niPhone 39,669 156,778\nMac 6,840 21,743")
+    # the next piece repeats the table's headings and shares the splitter's overlap ("Mac ...") with the first
+    second = _piece(8, f"(table continued)\n{heading}\nMac 6,840 21,743\niPad 5,791 21,857")
+    far = _piece(12, "Services revenue grew 8 %.")
+    other_page = _piece(9, "Risk factors.", page=5)
+    hits = [Hit(second, 0.9), Hit(other_page, 0.8), Hit(first, 0.7), Hit(far, 0.6)]
+    merged = merge_neighbours(hits)
+    assert [h.chunk.page for h in merged] == [4, 5]  # where the best piece of each page ranked
+    block = merged[0]
+    assert block.score == 0.9 and block.chunk.id == "c7-4+c8-4+c12-4"
+    assert block.chunk.text == (
+        f"{heading}\niPhone 39,669 156,778\nMac 6,840 21,743\niPad 5,791 21,857\n{GAP}\nServices revenue grew 8 %."
+    )
+    assert merged[1] == hits[1]
+
+
+def test_blocks_of_one_page_share_a_number_and_a_source(answerer):
+    stream = answerer.ask("Hotels per night in London?", k=6)
+    stream.consume()
+    pages = [(s.source, s.page) for s in stream.sources]
+    assert len(pages) == len(set(pages)) and [s.n for s in stream.sources] == list(range(1, len(pages) + 1))
+    [messages] = answerer.generator.inner.seen
+    assert messages[1]["content"].count("(From: ") <= len(pages)  # the card line once per block
