@@ -122,6 +122,11 @@ WITHHELD = (
     "That document may have been tampered with; read the cited passage yourself."
 )
 WITHHELD_PROMPT = "The answer was withheld: it recited the assistant's instructions."
+WITHHELD_EXAMPLE = (
+    "The answer was withheld: it gave a figure from the worked example in the assistant's instructions, "
+    "not from the documents."
+)
+_YEAR = re.compile(r"^(?:19|20)\d\d$")
 
 
 def suspect(sentence: str) -> bool:
@@ -148,7 +153,9 @@ class AnswerCheck:
     """Layer 2: built from the blocks the model was shown, the question and the instructions it was given;
     `verdict(answer_so_far)` is None while the answer is fine, else the text to show instead."""
 
-    def __init__(self, blocks: Sequence[Block], question: str, instructions: Iterable[str]) -> None:
+    def __init__(
+        self, blocks: Sequence[Block], question: str, instructions: Iterable[str], examples: Iterable[str] = ()
+    ) -> None:
         planted: dict[str, str] = {}
         caps: dict[str, str] = {}
         honest: set[str] = set(_INSTRUCTION_WORDS) | _marks(question) | set(CJK.findall(question))
@@ -171,10 +178,15 @@ class AnswerCheck:
             if c not in honest_caps and c.lower() not in _ARTICLES and not set(tokenize(c)) & _INSTRUCTION_WORDS
         }
         self._recited = {tuple(ngram) for text in instructions for ngram in _ngrams(_WORDS.findall(text.lower()), 8)}
+        # The figures of the instructions' worked examples that no block or the question holds: a small model
+        # short of an answer copies them
+        self._example = {
+            m for text in examples for m in _marks(text) if m.isdigit() and len(m) >= 3 and not _YEAR.match(m)
+        } - honest
 
     @property
     def armed(self) -> bool:
-        return bool(self._planted or self._caps or self._recited)
+        return bool(self._planted or self._caps or self._recited or self._example)
 
     def verdict(self, answer: str) -> str | None:
         words = _WORDS.findall(answer.lower())
@@ -183,6 +195,8 @@ class AnswerCheck:
         for mark in _marks(answer):
             if mark in self._planted:
                 return WITHHELD.format(where=self._planted[mark])
+            if mark in self._example:
+                return WITHHELD_EXAMPLE
         for word in _CAPS.findall(answer):
             if word in self._caps:
                 return WITHHELD.format(where=self._caps[word])

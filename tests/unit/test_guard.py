@@ -106,6 +106,21 @@ def test_reciting_the_system_prompt_is_withheld():
     assert check.verdict("A replacement badge costs EUR 15 [1].") is None
 
 
+def test_a_figure_of_the_prompts_table_example_is_withheld_unless_the_blocks_hold_it():
+    from rag.guard import WITHHELD_EXAMPLE
+    from rag.prompt import TABLE_EXAMPLE
+
+    def check(text: str) -> AnswerCheck:
+        return AnswerCheck(
+            [Block("[1] q2.pdf", text)], "What was revenue in the quarter?", INSTRUCTIONS, [TABLE_EXAMPLE]
+        )
+
+    assert "1,050" in TABLE_EXAMPLE
+    assert check("Revenue was $ 912 million.").verdict("Revenue rose by $1,050 million in 2023.") == WITHHELD_EXAMPLE
+    assert check("Revenue was $ 1,050 million.").verdict("Revenue was $1,050 million [1].") is None
+    assert check("Revenue was $ 912 million.").verdict("Revenue was $912 million in 2024 [1].") is None
+
+
 def test_ordinary_documents_arm_nothing_but_the_prompt_check():
     check = _check("Employees must not ignore the safety rules. Reply to customer emails within one working day.")
     assert check.verdict("Reply to customer emails within one working day [1].") is None
