@@ -68,7 +68,9 @@ def test_eval_qa_says_whether_the_gold_figure_reached_the_blocks(tmp_path, capsy
     monkeypatch.setenv("RAGQA_RETRIEVE__MIN_SCORE", "0")
     docs = tmp_path / "docs"
     docs.mkdir()
-    (docs / "contoso-q2.txt").write_text("Contoso's total revenue for the quarter was $1,640 million.", encoding="utf-8")
+    (docs / "contoso-q2.txt").write_text(
+        "Contoso's total revenue for the quarter was $1,640 million.", encoding="utf-8"
+    )
     csv = tmp_path / "q.csv"
     csv.write_text(
         "Question,Source Docs,Answer\n"
