@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 
 from rag.cards import find_dates
+from rag.types import TABLE_CONTINUED
 
 _FIGURE = r"(?:\(?\$?\s?\(?-?\d[\d,]*(?:\.\d+)?\)?%?|—|–|-)"
 _ROW = re.compile(rf"^(.*?)((?:\s+{_FIGURE}){{2,}})\s*$")
@@ -124,7 +125,7 @@ def find_tables(text: str) -> list[Table]:
             columns = "Columns: " + "; ".join(f"{n + 1}) {c}" for n, c in enumerate(names)) if names else ""
             if columns:  # the column names carry the dates: keep the caption, unit and label lines
                 header = "\n".join(line for line in header.splitlines() if not re.search(r"\d", line))
-            prefix = "(table continued)\n" + header + (f"\n{columns}" if columns else "")
+            prefix = f"{TABLE_CONTINUED}\n" + header + (f"\n{columns}" if columns else "")
             end = offsets[last] + len(lines[last])
             tables.append(Table(offsets[head], offsets[first], end, prefix.strip(), columns))
             previous_last = last

@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 
 from rag.keyword import CJK, tokenize
+from rag.types import TABLE_CONTINUED
 
 ELIDED = "…"
 _FIGURE = r"\(?-?\$?\s?\d[\d,]*(?:\.\d+)?\)?\s?%?|—|–"
@@ -62,7 +63,7 @@ def _units(text: str) -> list[_Unit]:
         if _COLUMNS.match(line):
             flush()
             units.append(_Unit(line, "columns"))
-        elif line == "(table continued)":
+        elif line == TABLE_CONTINUED:
             flush()
             units.append(_Unit(line, "marker"))
         elif _DATE.match(line):

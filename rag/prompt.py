@@ -16,7 +16,7 @@ from pathlib import PurePath
 
 from rag.guard import remove_instructions
 from rag.llm import Message
-from rag.types import Hit
+from rag.types import TABLE_CONTINUED, Hit
 
 NOT_FOUND = "I could not find the answer in the documents."
 
@@ -106,7 +106,6 @@ def _about(hit: Hit) -> str:
     return f"(From: {remove_instructions(about)[0]})\n"  # guarded apart: a removed sentence took the ")" along
 
 
-TABLE_CONTINUED = "(table continued)"  # ingest.tables: the first line of a chunk that continues a table
 GAP = "[…]"  # between two pieces of one page that are not next to each other
 _MIN_OVERLAP = 12  # characters: a shorter shared end and start is chance, not the splitter's overlap
 

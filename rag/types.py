@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
+# The first line of a chunk that continues a table: its headings follow (ingest.tables writes it; the prompt
+# and compression read it).
+TABLE_CONTINUED = "(table continued)"
+
 
 @dataclass(frozen=True)
 class Page:
