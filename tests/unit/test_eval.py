@@ -2,6 +2,7 @@
 
 import json
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -38,53 +39,54 @@ def test_eval_retrieval_on_a_beir_folder(capsys, monkeypatch):
     assert out["queries"] == 40 and 0.5 < out["ndcg@10"] <= 1 and out["recall@100"] == 1.0
 
 
-def test_eval_qa_on_a_question_csv(tmp_path, capsys, monkeypatch):
+@pytest.fixture
+def eval_qa(tmp_path, capsys, monkeypatch):
+    """`ragqa eval qa --json` over a question CSV (fake models, no score threshold): its output and report."""
     monkeypatch.setenv("RAGQA_MODE", "fake")
     monkeypatch.setenv("RAGQA_RETRIEVE__MIN_SCORE", "0")
-    csv = tmp_path / "q.csv"
-    csv.write_text(
-        "Question,Source Docs,Answer\n"
+
+    def run(questions: str, docs: Path, k: int, *extra: str) -> tuple[dict, list[dict]]:
+        csv = tmp_path / "q.csv"
+        csv.write_text("Question,Source Docs,Answer\n" + questions, encoding="utf-8")
+        report = tmp_path / "r.jsonl"
+        args = ["eval", "qa", "--csv", str(csv), "--docs", str(docs), "--k", str(k), "--report", str(report)]
+        assert main([*args, "--json", *extra]) == 0
+        lines = [json.loads(line) for line in report.read_text(encoding="utf-8").splitlines()]
+        return json.loads(capsys.readouterr().out), lines
+
+    return run
+
+
+def test_eval_qa_on_a_question_csv(eval_qa):
+    questions = (
         '"How much may a hotel cost per night in London?",*expense-policy*,"EUR 220 per night"\n'
-        '"员工每周最多可以远程办公几天？","*remote-work*,*nothing*","三天"\n',
-        encoding="utf-8",
+        '"员工每周最多可以远程办公几天？","*remote-work*,*nothing*","三天"\n'
     )
-    report = tmp_path / "r.jsonl"
-    args = ["eval", "qa", "--csv", str(csv), "--docs", str(SAMPLE), "--k", "2", "--report", str(report), "--json"]
-    assert main([*args, "--retrieval-only"]) == 0
-    out = json.loads(capsys.readouterr().out)
+    out, lines = eval_qa(questions, SAMPLE, 2, "--retrieval-only")
     assert out["questions"] == 2 and out["k"] == 2 and out["answer_match"] is None
     assert out["source_hit@1"] == 1.0 == out["source_hit@k"]
-    lines = [json.loads(line) for line in report.read_text(encoding="utf-8").splitlines()]
     assert lines[1]["retrieved"][0]["file"] == "remote-work-guide-zh.md" and lines[1]["hit_at_1"]
-    assert main(args) == 0  # with answers: the fake generator's replies hold no gold figure
-    out = json.loads(capsys.readouterr().out)
+    out, _ = eval_qa(questions, SAMPLE, 2)  # with answers: the fake generator's replies hold no gold figure
     assert out["answer_match"] == 0.0
 
 
-def test_eval_qa_says_whether_the_gold_figure_reached_the_blocks(tmp_path, capsys, monkeypatch):
+def test_eval_qa_says_whether_the_gold_figure_reached_the_blocks(tmp_path, eval_qa):
     """Retrieval or the model? The gold answer's first `$` figure, found (exactly, in any scale) in the
     retrieved text or not."""
-    monkeypatch.setenv("RAGQA_MODE", "fake")
-    monkeypatch.setenv("RAGQA_RETRIEVE__MIN_SCORE", "0")
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "contoso-q2.txt").write_text(
         "Contoso's total revenue for the quarter was $1,640 million.", encoding="utf-8"
     )
-    csv = tmp_path / "q.csv"
-    csv.write_text(
-        "Question,Source Docs,Answer\n"
+    out, lines = eval_qa(
         "What was the revenue of Contoso in the quarter?,*contoso*,$1.64 billion\n"
         "What was the profit of Contoso in the quarter?,*contoso*,$999 million\n"
         "Where is Contoso based?,*contoso*,Oslo\n",
-        encoding="utf-8",
+        docs,
+        1,
+        "--retrieval-only",
     )
-    report = tmp_path / "r.jsonl"
-    args = ["eval", "qa", "--csv", str(csv), "--docs", str(docs), "--k", "1", "--report", str(report), "--json"]
-    assert main([*args, "--retrieval-only"]) == 0
-    out = json.loads(capsys.readouterr().out)
     assert out["questions_with_money"] == 2 and out["first_money_in_blocks"] == 1
-    lines = [json.loads(line) for line in report.read_text(encoding="utf-8").splitlines()]
     assert [line["first_money_in_blocks"] for line in lines] == [True, False, None]
 
 
