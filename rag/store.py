@@ -323,6 +323,11 @@ class ChromaStore:
             raise ValueError("every chunk must come from `source`")
         docs = [Document(page_content=c.embed_text, metadata=c.metadata(), id=c.id) for c in chunks]
         known = set(self.records.list_keys(group_ids=[source]))
+        # a run killed inside index() may have stored vectors before their records: no record names them, so
+        # the cleanup below would never remove them
+        unrecorded = set(self.collection.get(where={"source": source}, include=[])["ids"]) - known
+        if unrecorded:
+            self.collection.delete(ids=sorted(unrecorded))
         try:
             result = index(
                 docs,
