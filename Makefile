@@ -13,7 +13,7 @@ WHEELS := $(CACHE)/wheels
 LLAMA_CPP_VERSION := 0.3.36
 STAMP := $(VENV)/.installed
 PORT ?= 8501
-TEST_MODELS := all-minilm-l6-v2 smollm2-135m qwen2.5-coder-1.5b
+TEST_MODELS := all-minilm-l6-v2 multilingual-e5-small smollm2-135m qwen2.5-coder-1.5b
 
 
 .PHONY: help install models run reindex browser-deps test test-fast lint fmt bench clean

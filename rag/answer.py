@@ -232,8 +232,10 @@ class Answerer:
         # The threshold is calibrated on the best cosine similarity of a question's dense candidates: when that
         # passes, the fused hits go to the model (a chunk BM25 found may be less similar to the question). For a
         # question mostly in Chinese the English embedder's similarity says little: a hit holding most of the
-        # question's terms counts instead.
-        found = self.retriever.last_best_score >= self.min_score or self.retriever.last_cjk_coverage >= 0.6
+        # question's terms counts instead; for a CJK passage given to a question in another script, the
+        # multilingual similarity that put it there (rag.retrieve).
+        r = self.retriever
+        found = r.last_best_score >= self.min_score or r.last_cjk_coverage >= 0.6 or r.last_cross_language
         relevant = hits if found else []
         if self.compress:
             relevant = [_compressed(h, standalone) for h in relevant]

@@ -9,9 +9,11 @@ Text is tokenised here, not by SQLite, so English and Chinese get the treatment 
   40 questions, bigrams alone for 39). Chinese question words (什么, 多少, 吗, ...) are left out of questions.
 The tokens are written space-separated into an FTS5 table with the `unicode61` tokenizer, which then only
 splits on those spaces. A collection's table holds one row per chunk (its id, source file and tokens), and a
-second table keeps each document's card (rag.cards) for filters and question matching.
+second table keeps each document's card (rag.cards) for filters and question matching, and a third the
+multilingual vectors of the chunks written mostly in CJK (rag.store embeds them; `multilingual_search` is an
+exact cosine search over them, held in memory: they are the minority of most collections).
 Writers keep it in step with Chroma (rag.store): a source's rows are replaced whole, in one transaction.
-Not here: dense search (rag.store), fusion (rag.retrieve).
+Not here: dense search over every chunk (rag.store), fusion (rag.retrieve).
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ import json
 import re
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 _TOKEN = re.compile(
     r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]+"  # CJK runs
@@ -66,6 +70,13 @@ def _stem(word: str) -> str:
 
 # Chinese question words: never what a passage that answers says, so a question's bigrams skip them.
 _ZH_QUESTION_WORDS = re.compile(r"为什么|什么|怎么样|怎么|怎样|如何|多少|哪些|哪个|哪里|哪儿|几个|是否|有没有|吗|呢|吧")
+
+
+def mostly_cjk(text: str) -> bool:
+    """At least a third of the text's letters are Chinese, Japanese or Korean."""
+    cjk = len(CJK.findall(text))
+    letters = sum(ch.isalpha() for ch in text)
+    return letters > 0 and cjk * 3 >= letters
 
 
 def tokenize(text: str, question: bool = False) -> list[str]:
@@ -116,6 +127,11 @@ class KeywordIndex:
             "CREATE TABLE IF NOT EXISTS ragqa_cards (namespace TEXT NOT NULL, source TEXT NOT NULL, "
             "card TEXT NOT NULL, PRIMARY KEY (namespace, source))"
         )
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS ragqa_mlvec (namespace TEXT NOT NULL, chunk_id TEXT NOT NULL, "
+            "source TEXT NOT NULL, vec BLOB NOT NULL, PRIMARY KEY (namespace, chunk_id))"
+        )
+        self._vectors: tuple[object, list[str], list[str], Any] | None = None  # (version, ids, sources, matrix)
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Cursor]:
@@ -129,12 +145,27 @@ class KeywordIndex:
                 raise
             cur.execute("COMMIT")
 
-    def replace_source(self, source: str, rows: Sequence[tuple[str, str]], card: dict[str, Any] | None) -> None:
-        """Make `rows` ((chunk id, text), ...) the only rows of `source`, and `card` its card, atomically."""
+    def replace_source(
+        self,
+        source: str,
+        rows: Sequence[tuple[str, str]],
+        card: dict[str, Any] | None,
+        vectors: Mapping[str, Sequence[float]] | None = None,
+    ) -> None:
+        """Make `rows` ((chunk id, text), ...) the only rows of `source`, `card` its card and `vectors` (chunk id
+        -> multilingual vector, for some of those chunks) its only vectors, atomically."""
         data = [(" ".join(tokenize(text)), chunk_id, source) for chunk_id, text in rows]
+        ids = {chunk_id for chunk_id, _ in rows}
+        if vectors and not set(vectors) <= ids:
+            raise ValueError("a vector for a chunk that is not among the rows")
+        blobs = [
+            (self.namespace, i, source, np.asarray(v, dtype=np.float32).tobytes()) for i, v in (vectors or {}).items()
+        ]
         with self._transaction() as cur:
             cur.execute(f"DELETE FROM {self.table} WHERE source = ?", (source,))
             cur.executemany(f"INSERT INTO {self.table} (tokens, chunk_id, source) VALUES (?, ?, ?)", data)
+            cur.execute("DELETE FROM ragqa_mlvec WHERE namespace = ? AND source = ?", (self.namespace, source))
+            cur.executemany("INSERT INTO ragqa_mlvec (namespace, chunk_id, source, vec) VALUES (?, ?, ?, ?)", blobs)
             cur.execute("DELETE FROM ragqa_cards WHERE namespace = ? AND source = ?", (self.namespace, source))
             if card is not None:
                 cur.execute(
@@ -145,11 +176,13 @@ class KeywordIndex:
     def delete_source(self, source: str) -> None:
         with self._transaction() as cur:
             cur.execute(f"DELETE FROM {self.table} WHERE source = ?", (source,))
+            cur.execute("DELETE FROM ragqa_mlvec WHERE namespace = ? AND source = ?", (self.namespace, source))
             cur.execute("DELETE FROM ragqa_cards WHERE namespace = ? AND source = ?", (self.namespace, source))
 
     def drop(self) -> None:
         with self._transaction() as cur:
             cur.execute(f"DROP TABLE IF EXISTS {self.table}")
+            cur.execute("DELETE FROM ragqa_mlvec WHERE namespace = ?", (self.namespace,))
             cur.execute("DELETE FROM ragqa_cards WHERE namespace = ?", (self.namespace,))
 
     def ids(self) -> set[str]:
@@ -190,6 +223,49 @@ class KeywordIndex:
         params.append(k)
         with self._lock:
             return [(r[0], float(r[1])) for r in self._db.execute(sql, params)]
+
+    def vectors(self, source: str) -> dict[str, list[float]]:
+        """The multilingual vectors of `source`'s chunks, by chunk id."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT chunk_id, vec FROM ragqa_mlvec WHERE namespace = ? AND source = ?", (self.namespace, source)
+            ).fetchall()
+        return {i: np.frombuffer(blob, dtype=np.float32).tolist() for i, blob in rows}
+
+    def _vector_matrix(self) -> tuple[list[str], list[str], Any]:
+        """Every multilingual vector of the collection (ids, sources, matrix), reloaded when a writer changed
+        them."""
+        with self._lock:
+            version = self._db.execute(
+                "SELECT count(*), coalesce(max(rowid), 0), total(rowid) FROM ragqa_mlvec WHERE namespace = ?",
+                (self.namespace,),
+            ).fetchone()
+            if self._vectors is None or self._vectors[0] != version:
+                rows = self._db.execute(
+                    "SELECT chunk_id, source, vec FROM ragqa_mlvec WHERE namespace = ? ORDER BY rowid",
+                    (self.namespace,),
+                ).fetchall()
+                matrix = np.stack([np.frombuffer(r[2], dtype=np.float32) for r in rows]) if rows else None
+                self._vectors = (version, [r[0] for r in rows], [r[1] for r in rows], matrix)
+            return self._vectors[1], self._vectors[2], self._vectors[3]
+
+    def has_vectors(self) -> bool:
+        return self._vector_matrix()[2] is not None
+
+    def multilingual_search(
+        self, vector: Sequence[float], k: int, sources: Iterable[str] | None = None
+    ) -> list[tuple[str, float]]:
+        """The k chunks with multilingual vectors most similar to `vector` (chunk id, cosine), best first;
+        within `sources` when given."""
+        ids, owners, matrix = self._vector_matrix()
+        if matrix is None:
+            return []
+        scores = matrix @ np.asarray(vector, dtype=np.float32)
+        if sources is not None:
+            allowed = set(sources)
+            scores = np.where([s in allowed for s in owners], scores, -np.inf)
+        order = np.argsort(-scores)[:k]
+        return [(ids[i], float(scores[i])) for i in order if np.isfinite(scores[i])]
 
     def close(self) -> None:
         self._db.close()

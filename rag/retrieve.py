@@ -35,19 +35,19 @@ from typing import Any
 from rag.cards import Card, company_matches, period_matches, question_scope
 from rag.embedder import Embedder
 from rag.errors import ConfigError
-from rag.keyword import CJK as _CJK
-from rag.keyword import tokenize
+from rag.keyword import mostly_cjk, tokenize
 from rag.store import Store
 from rag.types import Hit
 
 logger = logging.getLogger(__name__)
 
 
-def mostly_cjk(text: str) -> bool:
-    """At least a third of the text's letters are Chinese, Japanese or Korean."""
-    cjk = len(_CJK.findall(text))
-    letters = sum(ch.isalpha() for ch in text)
-    return letters > 0 and cjk * 3 >= letters
+MULTILINGUAL_FLOOR = 0.7  # E5's cosine similarities lie between about 0.7 (unrelated) and 0.95
+
+
+def _stretch(similarity: float) -> float:
+    """An E5 similarity on the 0..1 scale of the other signals."""
+    return max(0.0, (similarity - MULTILINGUAL_FLOOR) / (1.0 - MULTILINGUAL_FLOOR))
 
 
 def terms(text: str) -> set[str]:
@@ -200,6 +200,9 @@ class Retriever:
         reranker_path: Path | None = None,
         cjk_dense_weight: float = 0.3,
         cjk_keyword_weight: float = 1.0,
+        multilingual: Embedder | None = None,
+        multilingual_weight: float = 0.5,
+        cross_language_min: float = 0.8,
     ) -> None:
         self.embedder = embedder
         self.store = store
@@ -209,6 +212,9 @@ class Retriever:
         self.coverage_weight = coverage_weight
         self.cjk_dense_weight = cjk_dense_weight
         self.cjk_keyword_weight = cjk_keyword_weight
+        self.multilingual = multilingual
+        self.multilingual_weight = multilingual_weight
+        self.cross_language_min = cross_language_min
         self.use_cards = use_cards
         self.reranker_path = reranker_path
         self._reranker: Any = None
@@ -217,6 +223,7 @@ class Retriever:
         self.last_rerank_s: float | None = None
         self.last_best_score = 0.0  # the best cosine similarity of the last question's dense candidates
         self.last_cjk_coverage = 0.0  # for a question mostly in CJK: the best share of its terms a hit holds
+        self.last_cross_language = False  # a CJK chunk took a place for a question in another script
 
     def cards(self) -> dict[str, Card]:
         """The documents' cards, read again only when a writer changed them."""
@@ -232,6 +239,7 @@ class Retriever:
             scope = scope_for(question if self.use_cards else "", self.cards(), filters)
         self.last_scope = scope
         self.last_best_score = self.last_cjk_coverage = 0.0
+        self.last_cross_language = False
         if scope.sources is not None and not scope.sources:
             return []
         dense_weight, keyword_weight = self.dense_weight, self.keyword_weight
@@ -249,6 +257,14 @@ class Retriever:
             missing = [i for i in keyword if i not in found]
             for hit in self.store.get(missing, vector):
                 found[hit.chunk.id] = hit
+        multilingual: dict[str, float] = {}
+        if self.multilingual is not None and self.multilingual_weight > 0 and self.store.has_multilingual():
+            multilingual = dict(
+                self.store.multilingual_search(self.multilingual.embed_query(question), n, scope.sources)
+            )
+            missing = [i for i in multilingual if i not in found]
+            for hit in self.store.get(missing, vector):
+                found[hit.chunk.id] = hit
         best_bm25 = max(keyword.values(), default=0.0) or 1.0
         wanted = terms(question)
 
@@ -257,9 +273,13 @@ class Retriever:
             score += keyword_weight * keyword.get(hit.chunk.id, 0.0) / best_bm25
             if self.coverage_weight > 0:
                 score += self.coverage_weight * coverage(wanted, hit)
+            if hit.chunk.id in multilingual:
+                score += self.multilingual_weight * _stretch(multilingual[hit.chunk.id])
             return score
 
         ranked = sorted(found.values(), key=fused, reverse=True)
+        if not cjk and multilingual:
+            ranked = self._cross_language(ranked, multilingual, k)
         if cjk:  # the English embedder's similarity says little here; the words do
             asked = set(tokenize(question, question=True))
             self.last_cjk_coverage = max((coverage(asked, h) for h in ranked[:k]), default=0.0)
@@ -268,6 +288,23 @@ class Retriever:
         if scope.spread:
             ranked = _spread(ranked)
         return ranked[:k]
+
+    def _cross_language(self, ranked: list[Hit], multilingual: dict[str, float], k: int) -> list[Hit]:
+        """For a question not in CJK: the CJK chunk most like it (multilingual similarity at least
+        `cross_language_min`) takes the k-th place unless it is among the first k already. Its words cannot
+        match the question's, so fusion alone may not show it; the k-th place is the one an English passage is
+        least likely to be needed in."""
+        best_id = max(multilingual, key=multilingual.__getitem__)
+        if multilingual[best_id] < self.cross_language_min:
+            return ranked
+        self.last_cross_language = True
+        if any(h.chunk.id == best_id for h in ranked[:k]):
+            return ranked
+        best = next((h for h in ranked if h.chunk.id == best_id), None)
+        if best is None:
+            return ranked
+        rest = [h for h in ranked if h is not best]
+        return rest[: k - 1] + [best] + rest[k - 1 :]
 
     def _rerank(self, question: str, hits: list[Hit]) -> list[Hit]:
         started = time.perf_counter()

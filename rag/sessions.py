@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from rag.embedder import Embedder
 from rag.keyword import KeywordIndex
 from rag.store import ChromaStore
 
@@ -18,13 +19,20 @@ IN_MEMORY = Path("<in-memory>")  # shown in messages only: nothing of an upload 
 
 
 class UploadSessions:
-    def __init__(self, embedding_model: str, dim: Callable[[], int], ttl_seconds: float = 3600.0) -> None:
+    def __init__(
+        self,
+        embedding_model: str,
+        dim: Callable[[], int],
+        ttl_seconds: float = 3600.0,
+        multilingual: Embedder | None = None,
+    ) -> None:
         import chromadb
         from chromadb.config import Settings as ChromaSettings
 
         self.embedding_model = embedding_model
         self.dim = dim
         self.ttl_seconds = ttl_seconds
+        self.multilingual = multilingual
         self.client = chromadb.EphemeralClient(settings=ChromaSettings(anonymized_telemetry=False))
         self._stores: dict[str, ChromaStore] = {}
         self._files: dict[str, list[str]] = {}
@@ -49,6 +57,7 @@ class UploadSessions:
                     client=self.client,
                     records=records,
                     keywords=KeywordIndex(None, f"upload-{session_id}"),  # in memory, like the collection
+                    multilingual=self.multilingual,
                 )
                 self._files[session_id] = []
             return self._stores[session_id]

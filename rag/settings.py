@@ -42,6 +42,14 @@ class EmbedderSettings(_Strict):
             "vectors differ slightly, so switching rebuilds the collection."
         ),
     )
+    multilingual: str | None = Field(
+        "multilingual-e5-small",
+        description=(
+            "A second embedder for the chunks written mostly in Chinese, Japanese or Korean (catalog name or path "
+            "to an E5 model file), which the default embedder cannot read: questions in any language find them "
+            "through it. None = off. Takes effect for files indexed after the change."
+        ),
+    )
 
 
 class LLMSettings(_Strict):
@@ -133,6 +141,24 @@ class RetrieveSettings(_Strict):
     )
     cjk_keyword_weight: float = Field(
         1.0, ge=0.0, le=10.0, description="Weight of BM25 for questions written mostly in Chinese, Japanese or Korean."
+    )
+    multilingual_weight: float = Field(
+        0.5,
+        ge=0.0,
+        le=10.0,
+        description=(
+            "Weight of the multilingual embedder's similarity (CJK chunks only) in the fused score. 0.5: on "
+            "tests/fixtures/mixed-retrieval 1.0 finds more for English questions but loses a Chinese one."
+        ),
+    )
+    cross_language_min: float = Field(
+        0.8,
+        ge=-1.0,
+        le=1.0,
+        description=(
+            "Multilingual similarity at which a CJK chunk takes the last of the k places for a question in "
+            "another script (and counts as relevant): an English question is answered from a Chinese document."
+        ),
     )
     use_cards: bool = Field(
         True, description="Narrow to the documents whose cards match the companies, periods and kinds asked about."

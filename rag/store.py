@@ -10,8 +10,10 @@ Every write also goes to the collection's keyword index (rag.keyword, BM25 in th
 same chunk ids, and the document's card with it. Order makes them crash-consistent: a file's chunks go to
 Chroma, then its keyword rows (replaced whole, in one transaction), then (in ingest) its file record; a kill
 at any point leaves the file looking changed, and the next run rewrites its keyword rows from the chunk list.
-Deletion goes keyword rows, Chroma, records. A chunk's text is stored in Chroma with its card line before it
-(that is what is embedded); reading strips it off again.
+Deletion goes keyword rows, Chroma, records. Chunks written mostly in Chinese, Japanese or Korean also get a
+vector from the multilingual embedder (when one is set), stored with their keyword rows in the same
+transaction, so an English question can find a Chinese passage and back. A chunk's text is stored in Chroma
+with its card line before it (that is what is embedded); reading strips it off again.
 
 Across processes (embedded mode): Chroma keeps a process's vector index in memory and never rereads what another
 process wrote, so every write bumps the index folder's generation (rag.records.IndexGeneration), and a store
@@ -37,7 +39,7 @@ from rag.collections import CollectionNames
 from rag.embedder import Embedder
 from rag.errors import ConfigError, IndexMismatchError, RagError
 from rag.guard import remove_instructions
-from rag.keyword import KeywordIndex
+from rag.keyword import KeywordIndex, mostly_cjk
 from rag.records import DB_NAME, IndexGeneration, chunk_record_manager
 from rag.types import Chunk, Hit
 
@@ -85,6 +87,16 @@ class Store(Protocol):
 
     def cards_version(self) -> object:
         """A value that changes whenever `cards()` would (callers cache on it)."""
+        ...
+
+    def has_multilingual(self) -> bool:
+        """Whether any chunk has a multilingual vector (chunks written mostly in CJK, see `ChromaStore`)."""
+        ...
+
+    def multilingual_search(
+        self, embedding: Sequence[float], k: int, sources: Sequence[str] | None = None
+    ) -> list[tuple[str, float]]:
+        """The k chunks whose multilingual vectors are most similar to `embedding` (chunk id, cosine)."""
         ...
 
 
@@ -212,8 +224,10 @@ class ChromaStore:
         keywords: KeywordIndex | None = None,
         logical: str | None = None,
         hnsw: Hnsw | None = None,
+        multilingual: Embedder | None = None,
     ) -> None:
         self.path = path
+        self.multilingual = multilingual
         self.hnsw = hnsw or Hnsw()
         self.name = check_collection_name(collection)
         self.embedding_model = embedding_model
@@ -314,14 +328,16 @@ class ChromaStore:
     ) -> WriteStats:
         """Index one file's chunks through LangChain's indexing API: chunks already recorded are skipped,
         new ones embedded and written in one call, and the source's chunks not in `chunks` deleted
-        ("scoped_full" cleanup); then the keyword index gets exactly these chunks and `card`. If the write
-        fails, the new chunks it may have stored are taken back."""
+        ("scoped_full" cleanup); then the keyword index gets exactly these chunks, `card`, and the multilingual
+        vectors of the chunks written mostly in CJK (embedded first, by `multilingual`, unless the source already
+        had them). If the write fails, the new chunks it may have stored are taken back."""
         from langchain_core.documents import Document
         from langchain_core.indexing import index
 
         if any(c.source != source for c in chunks):
             raise ValueError("every chunk must come from `source`")
         docs = [Document(page_content=c.embed_text, metadata=c.metadata(), id=c.id) for c in chunks]
+        vectors = self._multilingual_vectors(source, chunks)  # before anything is written: it may fail
         known = set(self.records.list_keys(group_ids=[source]))
         # a run killed inside index() may have stored vectors before their records: no record names them, so
         # the cleanup below would never remove them
@@ -346,9 +362,21 @@ class ChromaStore:
                 self.records.delete_keys(fresh)
             raise
         name = PurePath(source).stem
-        self.keywords.replace_source(source, [(c.id, f"{c.embed_text}\n{name}") for c in chunks], card)
+        self.keywords.replace_source(source, [(c.id, f"{c.embed_text}\n{name}") for c in chunks], card, vectors)
         self._changed()
         return WriteStats(result["num_added"], result["num_deleted"], result["num_skipped"])
+
+    def _multilingual_vectors(self, source: str, chunks: Sequence[Chunk]) -> dict[str, list[float]]:
+        """Multilingual vectors for the chunks written mostly in CJK: the default embedder reads English only, so
+        these chunks are also embedded by a model that puts a question in any language near them."""
+        wanted = [c for c in chunks if mostly_cjk(c.text)] if self.multilingual is not None else []
+        if not wanted:
+            return {}
+        have = self.keywords.vectors(source)
+        todo = [c for c in wanted if c.id not in have]
+        assert self.multilingual is not None
+        fresh = dict(zip((c.id for c in todo), self.multilingual.embed([c.embed_text for c in todo]), strict=True))
+        return {c.id: have[c.id] if c.id in have else fresh[c.id] for c in wanted}
 
     def delete_source(self, source: str) -> int:
         """Remove every chunk of `source`: keyword rows, then the store, then its records (a crash leaves the
@@ -420,6 +448,16 @@ class ChromaStore:
         self._follow()
         return (self.name, self.keywords.cards_version())
 
+    def has_multilingual(self) -> bool:
+        self._follow()
+        return self.keywords.has_vectors()
+
+    def multilingual_search(
+        self, embedding: Sequence[float], k: int, sources: Sequence[str] | None = None
+    ) -> list[tuple[str, float]]:
+        self._follow()
+        return self.keywords.multilingual_search(embedding, k, sources)
+
     def all_chunks(self) -> list[Chunk]:
         got = self.collection.get(include=["documents", "metadatas"])
         return [
@@ -454,3 +492,12 @@ class MergedStore:
 
     def cards_version(self) -> object:
         return tuple(store.cards_version() for store in self.stores)
+
+    def has_multilingual(self) -> bool:
+        return any(store.has_multilingual() for store in self.stores)
+
+    def multilingual_search(
+        self, embedding: Sequence[float], k: int, sources: Sequence[str] | None = None
+    ) -> list[tuple[str, float]]:
+        found = [h for store in self.stores for h in store.multilingual_search(embedding, k, sources)]
+        return sorted(found, key=lambda h: h[1], reverse=True)[:k]

@@ -103,6 +103,7 @@ def test_models_list_json(capsys):
         "qwen2.5-coder-0.5b",
         "smollm2-135m",
         "all-minilm-l6-v2",
+        "multilingual-e5-small",
     }
     assert set(listed[0]) == {"name", "role", "path", "bytes", "sha256", "installed"}
     assert not any(m["installed"] for m in listed)  # the autouse fixture points at an empty folder

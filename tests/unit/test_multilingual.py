@@ -1,0 +1,142 @@
+"""The multilingual vectors of CJK chunks: stored with the keyword rows by every writer, reused when a file
+changes, searched exactly, and used by retrieval for a question in another script. A stand-in embedder maps
+a few English and Chinese phrases onto shared "meanings" (the real model's test is in
+tests/integration/test_real_pipeline.py)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import pytest
+
+from rag.keyword import KeywordIndex, mostly_cjk
+from rag.pipeline import build_pipeline
+from rag.retrieve import Retriever
+from rag.types import Chunk
+
+MEANINGS = {"remote": ("remote", "远程"), "hotel": ("hotel", "酒店"), "laptop": ("laptop", "电脑")}
+
+
+class Translating:
+    """A multilingual embedder in miniature: a text's vector is the mix of the meanings its words carry."""
+
+    name = "translating"
+    dim = len(MEANINGS) + 1
+    max_tokens = 512
+
+    def __init__(self) -> None:
+        self.embedded: list[str] = []
+
+    def _vector(self, text: str) -> list[float]:
+        vec = [float(any(w in text.lower() for w in words)) for words in MEANINGS.values()] + [0.3]
+        norm = math.sqrt(sum(x * x for x in vec))
+        return [x / norm for x in vec]
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [len(t) for t in texts]
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        self.embedded += texts
+        return [self._vector(t) for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._vector(text)
+
+
+def _chunk(source: str, text: str, i: int) -> Chunk:
+    return Chunk(f"{source}#{i}", text, source, 1, i, "h", "d", "")
+
+
+def test_mostly_cjk():
+    assert mostly_cjk("员工每周最多可以远程办公三天。") and mostly_cjk("在 CPU 上运行 LLaMA 模型的工具")
+    assert not mostly_cjk("Employees may work remotely (远程) three days a week.") and not mostly_cjk("12 34")
+
+
+def test_keyword_index_keeps_vectors_with_their_source():
+    index = KeywordIndex(None, "t")
+    index.replace_source("/zh.md", [("z1", "远程"), ("z2", "酒店")], None, {"z1": [1.0, 0.0], "z2": [0.0, 1.0]})
+    index.replace_source("/ja.md", [("j1", "電脳")], None, {"j1": [0.6, 0.8]})
+    assert index.has_vectors()
+    assert [i for i, _ in index.multilingual_search([1.0, 0.0], 2)] == ["z1", "j1"]
+    assert index.multilingual_search([1.0, 0.0], 5, sources=["/ja.md"]) == [("j1", pytest.approx(0.6))]
+    index.replace_source("/zh.md", [("z2", "酒店")], None, {"z2": [0.0, 1.0]})  # replaced whole
+    assert index.vectors("/zh.md") == {"z2": [0.0, 1.0]}
+    with pytest.raises(ValueError, match="not among the rows"):
+        index.replace_source("/zh.md", [("z2", "酒店")], None, {"zz": [0.0, 1.0]})
+    assert index.vectors("/zh.md") == {"z2": [0.0, 1.0]}  # the failed write changed nothing
+    index.delete_source("/ja.md")
+    assert [i for i, _ in index.multilingual_search([1.0, 0.0], 5)] == ["z2"]
+    index.drop()
+    assert not index.has_vectors() and index.multilingual_search([1.0, 0.0], 5) == []
+
+
+@pytest.fixture
+def mixed(fake_settings):
+    """An English handbook and a Chinese guide, written by the store with the stand-in multilingual embedder."""
+    translating = Translating()
+    pipeline = build_pipeline(fake_settings, multilingual=translating)
+    english = ["Hotels cost up to 220 EUR per night in London.", "Laptops are replaced every three years."]
+    chinese = ["员工每周最多可以远程办公三天。", "远程办公时必须使用公司配发的笔记本电脑。"]
+    pipeline.store.replace_source("/en.md", [_chunk("/en.md", t, i) for i, t in enumerate(english)], pipeline.embedder)
+    pipeline.store.replace_source("/zh.md", [_chunk("/zh.md", t, i) for i, t in enumerate(chinese)], pipeline.embedder)
+    return pipeline, translating
+
+
+def test_only_cjk_chunks_get_multilingual_vectors_and_unchanged_ones_are_not_embedded_again(mixed):
+    pipeline, translating = mixed
+    store = pipeline.store
+    assert set(store.keywords.vectors("/zh.md")) == {"/zh.md#0", "/zh.md#1"} and store.keywords.vectors("/en.md") == {}
+    assert translating.embedded == ["员工每周最多可以远程办公三天。", "远程办公时必须使用公司配发的笔记本电脑。"]
+    changed = [_chunk("/zh.md", "员工每周最多可以远程办公三天。", 0), _chunk("/zh.md", "出差住酒店的上限。", 2)]
+    store.replace_source("/zh.md", changed, pipeline.embedder)
+    assert translating.embedded[2:] == ["出差住酒店的上限。"]  # the unchanged chunk kept its vector
+    assert set(store.keywords.vectors("/zh.md")) == {"/zh.md#0", "/zh.md#2"}
+    store.delete_source("/zh.md")
+    assert not store.has_multilingual()
+
+
+def test_a_failed_multilingual_embedding_writes_nothing(mixed):
+    pipeline, translating = mixed
+    store = pipeline.store
+    before = (store.count(), store.keywords.ids(), store.keywords.vectors("/zh.md"))
+
+    def broken(texts: Sequence[str]) -> list[list[float]]:
+        raise RuntimeError("engine failed")
+
+    translating.embed = broken  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="engine failed"):
+        store.replace_source("/zh.md", [_chunk("/zh.md", "新的远程办公规定。", 5)], pipeline.embedder)
+    assert (store.count(), store.keywords.ids(), store.keywords.vectors("/zh.md")) == before
+
+
+def test_an_english_question_gets_the_chinese_passage_that_answers_it(mixed):
+    pipeline, _ = mixed
+    retriever = pipeline.retriever(pipeline.store)
+    question = "How many days a week may employees work remotely?"
+    hits = retriever.retrieve(question, 2)
+    assert "员工每周最多可以远程办公三天。" in [h.chunk.text for h in hits] and retriever.last_cross_language
+    # when English passages that share the question's words outrank it in fusion, it takes the last place
+    wordy = ["Employees work 38 hours a week.", "How many days employees work a week is agreed with the team."]
+    pipeline.store.replace_source("/hr.md", [_chunk("/hr.md", t, i) for i, t in enumerate(wordy)], pipeline.embedder)
+    faint = Retriever(pipeline.embedder, pipeline.store, multilingual=pipeline.multilingual, multilingual_weight=0.01)
+    hits = faint.retrieve(question, 3)
+    assert [h.chunk.source for h in hits] == ["/hr.md", "/hr.md", "/zh.md"]
+    assert hits[-1].chunk.text == "员工每周最多可以远程办公三天。"
+    retriever.retrieve("What is the per diem for meals?", 2)  # nothing Chinese is like it
+    assert not retriever.last_cross_language
+
+
+def test_the_answerer_counts_a_cross_language_passage_as_found(mixed):
+    pipeline, _ = mixed
+    result = pipeline.answerer_for(pipeline.store).ask("How many days a week may employees work remotely?").consume()
+    assert result.found and any(s.source == "/zh.md" for s in result.sources)
+
+
+def test_a_chinese_question_ranks_by_the_multilingual_similarity_too(mixed):
+    pipeline, _ = mixed
+    without = Retriever(pipeline.embedder, pipeline.store, use_cards=False)
+    with_it = Retriever(pipeline.embedder, pipeline.store, use_cards=False, multilingual=pipeline.multilingual)
+    question = "员工每周远程办公用电脑有什么规定？"  # shares more characters with the first, means the second
+    assert without.retrieve(question, 1)[0].chunk.text.startswith("员工每周")
+    assert with_it.retrieve(question, 1)[0].chunk.text.startswith("远程办公时")
