@@ -30,6 +30,7 @@ class E5Embedder:
         self.batch_size = batch_size
         self._model: Any = None
         self._lock = threading.Lock()
+        self._engine = threading.Lock()  # one call at a time: the engine's thread safety is not documented
 
     @property
     def model(self) -> Any:
@@ -54,14 +55,19 @@ class E5Embedder:
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         model = self.model
-        return [model.token_count(text) for text in texts]
+        with self._engine:
+            return [model.token_count(text) for text in texts]
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        model = self.model
         out: list[list[float]] = []
         for start in range(0, len(texts), self.batch_size):
-            vectors = self.model.passage(list(texts[start : start + self.batch_size]))
+            with self._engine:
+                vectors = model.passage(list(texts[start : start + self.batch_size]))
             out += [[float(x) for x in row] for row in vectors]
         return out
 
     def embed_query(self, text: str) -> list[float]:
-        return [float(x) for x in self.model.query(text)]
+        model = self.model
+        with self._engine:
+            return [float(x) for x in model.query(text)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import PurePath
 
 import pytest
 
@@ -117,6 +118,34 @@ def test_chinese_question_finds_the_chinese_document(tmp_path):
     Indexer(pipeline).ingest([SAMPLE])
     hits = pipeline.answerer.retrieve("员工每周最多可以远程办公几天？", k=2)
     assert hits[0].chunk.file_name == "remote-work-guide-zh.md"
+
+
+def test_the_multilingual_embedder_puts_a_question_near_its_answer_in_another_language():
+    require("multilingual-e5-small")
+    from rag.e5_embedder import E5Embedder
+
+    e5 = E5Embedder(resolve("multilingual-e5-small", REAL_MODELS), "multilingual-e5-small")
+    passages = e5.embed(["员工每周最多可以远程办公三天。", "Hotels: up to EUR 220 per night in London."])
+    assert e5.dim == 384 and len(passages) == 2 and e5.max_tokens == 512
+    assert e5.count_tokens(["员工每周最多可以远程办公三天。"])[0] < 20  # SentencePiece, not one token per byte
+
+    def cos(a: list[float], b: list[float]) -> float:
+        return sum(x * y for x, y in zip(a, b, strict=True))
+
+    remote, hotel = e5.embed_query("How many days a week can I work from home?"), e5.embed_query("伦敦的酒店多少钱？")
+    assert cos(remote, passages[0]) > cos(remote, passages[1]) and cos(hotel, passages[1]) > cos(hotel, passages[0])
+
+
+def test_an_english_question_is_answered_from_the_chinese_document_with_the_default_models(tmp_path):
+    """The sample's remote-work rule is only in the Chinese guide; MiniLM does not read Chinese, the
+    multilingual vectors of its chunks do."""
+    require("qwen2.5-coder-1.5b")
+    require("multilingual-e5-small")
+    pipeline = build_pipeline(load_settings(index_dir=tmp_path / "i"))
+    Indexer(pipeline).ingest([SAMPLE])
+    result = pipeline.answerer.ask("How many days a week may employees work remotely?").consume()
+    assert result.found and "remote-work-guide-zh.md" in [PurePath(s.source).name for s in result.sources]
+    assert "three" in result.answer.lower() or "3" in result.answer, result.answer
 
 
 def test_unrelated_question_is_not_answered(tmp_path):
