@@ -15,6 +15,7 @@ import pytest
 from app.cli import EXIT_LOCKED, main
 from ingest.lock import index_lock
 from ingest.reindex import REPORT_NAME, reindex
+from rag.keyword import mostly_cjk
 from rag.pipeline import build_pipeline
 from rag.settings import load_settings
 from tests.conftest import ROOT
@@ -24,6 +25,8 @@ def write_docs(folder, n, words=400):
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(n):
         body = " ".join(f"topic{i} fact{j} is number {i * 1000 + j}." for j in range(words // 5))
+        if i % 4 == 3:  # a Chinese document now and then: its chunks also get multilingual vectors
+            body = "".join(f"主题{i}的第{j}条事实是数字{i * 1000 + j}。" for j in range(words // 5))
         (folder / f"doc{i:02d}.md").write_text(f"# Document {i}\n\n{body}\n")
 
 
@@ -32,10 +35,14 @@ def settings_for(tmp_path):
 
 
 def chunk_ids(tmp_path):
-    """The collection's chunk ids, after checking that the keyword index holds exactly the same ones."""
+    """The collection's chunk ids, after checking that the keyword index holds exactly the same ones, and
+    multilingual vectors exactly for the Chinese ones."""
     store = build_pipeline(settings_for(tmp_path)).open_store(create=False)
-    ids = sorted(c.id for c in store.all_chunks())
+    chunks = store.all_chunks()
+    ids = sorted(c.id for c in chunks)
     assert sorted(store.keywords.ids()) == ids
+    vectors = {i for source in {c.source for c in chunks} for i in store.keywords.vectors(source)}
+    assert vectors == {c.id for c in chunks if mostly_cjk(c.text)}
     return ids
 
 
