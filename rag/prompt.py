@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import PurePath
 
 from rag.guard import remove_instructions
+from rag.keyword import CJK
 from rag.llm import Message
 from rag.types import TABLE_CONTINUED, Hit
 
@@ -107,7 +108,11 @@ def _about(hit: Hit) -> str:
 
 
 GAP = "[…]"  # between two pieces of one page that are not next to each other
-_MIN_OVERLAP = 12  # characters: a shorter shared end and start is chance, not the splitter's overlap
+_MIN_OVERLAP = 12  # characters (a CJK one counts twice): a shorter shared end and start is chance, not overlap
+
+
+def _overlap_weight(text: str) -> int:
+    return len(text) + len(CJK.findall(text))
 
 
 def _continuation(before: str, text: str) -> str:
@@ -119,7 +124,9 @@ def _continuation(before: str, text: str) -> str:
         while lines and lines[0].strip() in shown:
             lines.pop(0)
         text = "\n".join(lines)
-    for size in range(min(len(before), len(text)), _MIN_OVERLAP - 1, -1):
+    for size in range(min(len(before), len(text)), 0, -1):
+        if _overlap_weight(text[:size]) < _MIN_OVERLAP:
+            break
         if before.endswith(text[:size]):
             return text[size:].lstrip("\n")
     return text

@@ -198,6 +198,15 @@ def test_pieces_of_one_page_become_one_block_in_the_pages_order():
     assert merged[1] == hits[1]
 
 
+def test_a_chinese_heading_shared_by_neighbours_is_shown_once():
+    from rag.prompt import merge_neighbours
+
+    first = _piece(1, "公司每月提供 50 欧元的补贴。\n\n## 工作时间与沟通", page=None, source="/d/guide.md")
+    second = _piece(2, "## 工作时间与沟通\n\n远程办公时同样需要遵守核心工作时间。", page=None, source="/d/guide.md")
+    [block] = merge_neighbours([Hit(first, 0.9), Hit(second, 0.8)])
+    assert block.chunk.text == "公司每月提供 50 欧元的补贴。\n\n## 工作时间与沟通\n远程办公时同样需要遵守核心工作时间。"
+
+
 def test_blocks_of_one_page_share_a_number_and_a_source(answerer):
     stream = answerer.ask("Hotels per night in London?", k=6)
     stream.consume()
