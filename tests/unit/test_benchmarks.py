@@ -20,3 +20,21 @@ def test_search_latency_prints_its_table():
     assert header.split()[:4] == ["chunks", "build", "s", "p50"]
     size, build_s, p50, p95 = row.split()
     assert size == "300" and float(build_s) > 0 and 0 < float(p50) <= float(p95)
+
+
+def test_the_chinese_and_cross_language_benchmark_prints_a_column_per_direction():
+    """Fake mode (hashing embedders): the script's shape, not its numbers."""
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "zh_bm25.py"), "tests/fixtures/mixed-retrieval"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "RAGQA_MODE": "fake"},
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert lines[0].startswith("100 questions, 64 passages")
+    assert lines[1].split() == ["ez", "(40)", "ze", "(20)", "zz", "(40)"]
+    assert lines[2].split()[:2] == ["bm25", "bigrams"] and lines[3].startswith("  ragqa ")
+    assert lines[4].startswith("  ratio ragqa ") and len(lines) == 5
