@@ -23,6 +23,7 @@ from ingest.workers import ParseLimits, parser_pool
 from rag.cards import make_card
 from rag.embedder import Embedder
 from rag.errors import DocumentLoadError
+from rag.keyword import mostly_cjk
 from rag.types import Page
 
 # What a user may upload, by extension, and what the content must look like.
@@ -93,16 +94,25 @@ def index_upload(
     if len(chunks) > limits.max_chunks:
         raise DocumentLoadError(name, f"too long: {len(chunks)} chunks, the limit for an upload is {limits.max_chunks}")
     started = time.monotonic()
+    # chunks written mostly in CJK are embedded a second time, by the multilingual model (rag.store)
+    cjk = [c.embed_text for c in chunks if mostly_cjk(c.text)] if store.multilingual is not None else []
+    total = len(chunks) + len(cjk)
 
-    def embedded(done: int, total: int) -> None:
-        if time.monotonic() - started > limits.embed_seconds:
-            raise DocumentLoadError(name, f"took longer than {limits.embed_seconds:g} s to embed; not indexed")
-        if on_progress:
-            on_progress(0.4 + 0.55 * done / total, f"Embedded {done} of {total} chunks")
+    def progress(offset: int, what: str) -> Callable[[int, int], None]:
+        def embedded(done: int, count: int) -> None:
+            if time.monotonic() - started > limits.embed_seconds:
+                raise DocumentLoadError(name, f"took longer than {limits.embed_seconds:g} s to embed; not indexed")
+            if on_progress:
+                on_progress(0.4 + 0.55 * (offset + done) / total, f"Embedded {done} of {count} {what}")
+
+        return embedded
 
     # embedded first, then written in one go: an upload stopped part-way leaves nothing in the session
-    vectors = Prefetched(embedder, [c.embed_text for c in chunks], batch=64, on_batch=embedded)
-    store.replace_source(source, chunks, vectors, card.to_dict())
+    vectors = Prefetched(embedder, [c.embed_text for c in chunks], batch=64, on_batch=progress(0, "chunks"))
+    multilingual = None
+    if store.multilingual is not None and cjk:
+        multilingual = Prefetched(store.multilingual, cjk, batch=16, on_batch=progress(len(chunks), "CJK chunks"))
+    store.replace_source(source, chunks, vectors, card.to_dict(), multilingual=multilingual)
     if on_progress:
         on_progress(1.0, f"{name}: {len(chunks)} chunks ready")
     return len(chunks)

@@ -324,20 +324,26 @@ class ChromaStore:
         )
 
     def replace_source(
-        self, source: str, chunks: Sequence[Chunk], embedder: Embedder, card: dict[str, Any] | None = None
+        self,
+        source: str,
+        chunks: Sequence[Chunk],
+        embedder: Embedder,
+        card: dict[str, Any] | None = None,
+        multilingual: Embedder | None = None,
     ) -> WriteStats:
         """Index one file's chunks through LangChain's indexing API: chunks already recorded are skipped,
         new ones embedded and written in one call, and the source's chunks not in `chunks` deleted
         ("scoped_full" cleanup); then the keyword index gets exactly these chunks, `card`, and the multilingual
-        vectors of the chunks written mostly in CJK (embedded first, by `multilingual`, unless the source already
-        had them). If the write fails, the new chunks it may have stored are taken back."""
+        vectors of the chunks written mostly in CJK (embedded first, by `multilingual` or else the store's own,
+        unless the source already had them). If the write fails, the new chunks it may have stored are taken
+        back."""
         from langchain_core.documents import Document
         from langchain_core.indexing import index
 
         if any(c.source != source for c in chunks):
             raise ValueError("every chunk must come from `source`")
         docs = [Document(page_content=c.embed_text, metadata=c.metadata(), id=c.id) for c in chunks]
-        vectors = self._multilingual_vectors(source, chunks)  # before anything is written: it may fail
+        vectors = self._multilingual_vectors(source, chunks, multilingual or self.multilingual)  # may fail: first
         known = set(self.records.list_keys(group_ids=[source]))
         # a run killed inside index() may have stored vectors before their records: no record names them, so
         # the cleanup below would never remove them
@@ -366,16 +372,17 @@ class ChromaStore:
         self._changed()
         return WriteStats(result["num_added"], result["num_deleted"], result["num_skipped"])
 
-    def _multilingual_vectors(self, source: str, chunks: Sequence[Chunk]) -> dict[str, list[float]]:
+    def _multilingual_vectors(
+        self, source: str, chunks: Sequence[Chunk], multilingual: Embedder | None
+    ) -> dict[str, list[float]]:
         """Multilingual vectors for the chunks written mostly in CJK: the default embedder reads English only, so
         these chunks are also embedded by a model that puts a question in any language near them."""
-        wanted = [c for c in chunks if mostly_cjk(c.text)] if self.multilingual is not None else []
-        if not wanted:
+        wanted = [c for c in chunks if mostly_cjk(c.text)] if multilingual is not None else []
+        if not wanted or multilingual is None:
             return {}
         have = self.keywords.vectors(source)
         todo = [c for c in wanted if c.id not in have]
-        assert self.multilingual is not None
-        fresh = dict(zip((c.id for c in todo), self.multilingual.embed([c.embed_text for c in todo]), strict=True))
+        fresh = dict(zip((c.id for c in todo), multilingual.embed([c.embed_text for c in todo]), strict=True))
         return {c.id: have[c.id] if c.id in have else fresh[c.id] for c in wanted}
 
     def delete_source(self, source: str) -> int:

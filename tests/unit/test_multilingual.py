@@ -136,7 +136,9 @@ def test_the_answerer_counts_a_cross_language_passage_as_found(mixed):
 def test_a_chinese_question_ranks_by_the_multilingual_similarity_too(mixed):
     pipeline, _ = mixed
     without = Retriever(pipeline.embedder, pipeline.store, use_cards=False)
-    with_it = Retriever(pipeline.embedder, pipeline.store, use_cards=False, multilingual=pipeline.multilingual)
+    with_it = Retriever(
+        pipeline.embedder, pipeline.store, use_cards=False, multilingual=pipeline.multilingual, multilingual_weight=1
+    )
     question = "员工每周远程办公用电脑有什么规定？"  # shares more characters with the first, means the second
     assert without.retrieve(question, 1)[0].chunk.text.startswith("员工每周")
     assert with_it.retrieve(question, 1)[0].chunk.text.startswith("远程办公时")

@@ -197,3 +197,23 @@ def test_an_upload_past_its_chunk_cap_or_embedding_time_fails_and_leaves_nothing
     assert chunks > 50 and store.count() == chunks
     assert f"Embedded {chunks} of {chunks} chunks" in seen  # progress counts chunks
     sessions.close("caps")
+
+
+def test_a_chinese_upload_gets_multilingual_vectors_within_the_same_time_limit():
+    embedder, multilingual = HashingEmbedder(), HashingEmbedder(name="fake-multilingual")
+    sessions = UploadSessions(embedder.name, lambda: embedder.dim, ttl_seconds=60, multilingual=multilingual)
+    chunker = Chunker(embedder.count_tokens, 256, 200, 30)
+    store = sessions.store("zh")
+    data = "\n\n".join(f"第{i}段：海湾{i}的海象数量是{i * 7}只。" * 8 for i in range(40)).encode()
+    calls = multilingual.calls
+    slow = UploadLimits(max_bytes=len(data) + 1, embed_seconds=0.0)
+    with pytest.raises(DocumentLoadError, match="took longer than 0 s to embed"):
+        index_upload("海象.txt", data, store, embedder, chunker, slow)
+    assert store.count() == 0 and not store.has_multilingual()
+    seen = []
+    limits = UploadLimits(max_bytes=len(data) + 1)
+    chunks = index_upload("海象.txt", data, store, embedder, chunker, limits, on_progress=lambda f, m: seen.append(m))
+    source = next(iter(store.cards()))
+    assert len(store.keywords.vectors(source)) == chunks and multilingual.calls > calls
+    assert f"Embedded {chunks} of {chunks} CJK chunks" in seen
+    sessions.close("zh")
