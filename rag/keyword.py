@@ -129,7 +129,7 @@ class KeywordIndex:
         )
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS ragqa_mlvec (namespace TEXT NOT NULL, chunk_id TEXT NOT NULL, "
-            "source TEXT NOT NULL, vec BLOB NOT NULL, PRIMARY KEY (namespace, chunk_id))"
+            "source TEXT NOT NULL, model TEXT NOT NULL, vec BLOB NOT NULL, PRIMARY KEY (namespace, chunk_id))"
         )
         self._vectors: tuple[object, list[str], list[str], Any] | None = None  # (version, ids, sources, matrix)
 
@@ -151,21 +151,25 @@ class KeywordIndex:
         rows: Sequence[tuple[str, str]],
         card: dict[str, Any] | None,
         vectors: Mapping[str, Sequence[float]] | None = None,
+        model: str = "",
     ) -> None:
         """Make `rows` ((chunk id, text), ...) the only rows of `source`, `card` its card and `vectors` (chunk id
-        -> multilingual vector, for some of those chunks) its only vectors, atomically."""
+        -> multilingual vector of `model`, for some of those chunks) its only vectors, atomically."""
         data = [(" ".join(tokenize(text)), chunk_id, source) for chunk_id, text in rows]
         ids = {chunk_id for chunk_id, _ in rows}
         if vectors and not set(vectors) <= ids:
             raise ValueError("a vector for a chunk that is not among the rows")
         blobs = [
-            (self.namespace, i, source, np.asarray(v, dtype=np.float32).tobytes()) for i, v in (vectors or {}).items()
+            (self.namespace, i, source, model, np.asarray(v, dtype=np.float32).tobytes())
+            for i, v in (vectors or {}).items()
         ]
         with self._transaction() as cur:
             cur.execute(f"DELETE FROM {self.table} WHERE source = ?", (source,))
             cur.executemany(f"INSERT INTO {self.table} (tokens, chunk_id, source) VALUES (?, ?, ?)", data)
             cur.execute("DELETE FROM ragqa_mlvec WHERE namespace = ? AND source = ?", (self.namespace, source))
-            cur.executemany("INSERT INTO ragqa_mlvec (namespace, chunk_id, source, vec) VALUES (?, ?, ?, ?)", blobs)
+            cur.executemany(
+                "INSERT INTO ragqa_mlvec (namespace, chunk_id, source, model, vec) VALUES (?, ?, ?, ?, ?)", blobs
+            )
             cur.execute("DELETE FROM ragqa_cards WHERE namespace = ? AND source = ?", (self.namespace, source))
             if card is not None:
                 cur.execute(
@@ -224,40 +228,42 @@ class KeywordIndex:
         with self._lock:
             return [(r[0], float(r[1])) for r in self._db.execute(sql, params)]
 
-    def vectors(self, source: str) -> dict[str, list[float]]:
-        """The multilingual vectors of `source`'s chunks, by chunk id."""
+    def vectors(self, source: str, model: str = "") -> dict[str, list[float]]:
+        """The multilingual vectors of `model` for `source`'s chunks, by chunk id."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT chunk_id, vec FROM ragqa_mlvec WHERE namespace = ? AND source = ?", (self.namespace, source)
+                "SELECT chunk_id, vec FROM ragqa_mlvec WHERE namespace = ? AND source = ? AND model = ?",
+                (self.namespace, source, model),
             ).fetchall()
         return {i: np.frombuffer(blob, dtype=np.float32).tolist() for i, blob in rows}
 
-    def _vector_matrix(self) -> tuple[list[str], list[str], Any]:
-        """Every multilingual vector of the collection (ids, sources, matrix), reloaded when a writer changed
-        them."""
+    def _vector_matrix(self, model: str) -> tuple[list[str], list[str], Any]:
+        """Every multilingual vector of `model` in the collection (ids, sources, matrix), reloaded when a
+        writer changed them. Vectors of another model (the setting changed) are never compared with this one's."""
         with self._lock:
             version = self._db.execute(
-                "SELECT count(*), coalesce(max(rowid), 0), total(rowid) FROM ragqa_mlvec WHERE namespace = ?",
-                (self.namespace,),
+                "SELECT ?, count(*), coalesce(max(rowid), 0), total(rowid) FROM ragqa_mlvec "
+                "WHERE namespace = ? AND model = ?",
+                (model, self.namespace, model),
             ).fetchone()
             if self._vectors is None or self._vectors[0] != version:
                 rows = self._db.execute(
-                    "SELECT chunk_id, source, vec FROM ragqa_mlvec WHERE namespace = ? ORDER BY rowid",
-                    (self.namespace,),
+                    "SELECT chunk_id, source, vec FROM ragqa_mlvec WHERE namespace = ? AND model = ? ORDER BY rowid",
+                    (self.namespace, model),
                 ).fetchall()
                 matrix = np.stack([np.frombuffer(r[2], dtype=np.float32) for r in rows]) if rows else None
                 self._vectors = (version, [r[0] for r in rows], [r[1] for r in rows], matrix)
             return self._vectors[1], self._vectors[2], self._vectors[3]
 
-    def has_vectors(self) -> bool:
-        return self._vector_matrix()[2] is not None
+    def has_vectors(self, model: str = "") -> bool:
+        return self._vector_matrix(model)[2] is not None
 
     def multilingual_search(
-        self, vector: Sequence[float], k: int, sources: Iterable[str] | None = None
+        self, vector: Sequence[float], k: int, sources: Iterable[str] | None = None, model: str = ""
     ) -> list[tuple[str, float]]:
-        """The k chunks with multilingual vectors most similar to `vector` (chunk id, cosine), best first;
-        within `sources` when given."""
-        ids, owners, matrix = self._vector_matrix()
+        """The k chunks with multilingual vectors of `model` most similar to `vector` (chunk id, cosine), best
+        first; within `sources` when given."""
+        ids, owners, matrix = self._vector_matrix(model)
         if matrix is None:
             return []
         scores = matrix @ np.asarray(vector, dtype=np.float32)

@@ -66,7 +66,7 @@ class Pipeline:
             return self._overrides["multilingual"]  # type: ignore[return-value]
         s = self.settings
         name = s.embedder.multilingual
-        if not name:
+        if not name or name == s.embedder.model:  # E5 as the embedder of every chunk needs no second vector
             return None
         if s.mode == "fake":
             return HashingEmbedder(name="fake-multilingual")

@@ -258,10 +258,10 @@ class Retriever:
             for hit in self.store.get(missing, vector):
                 found[hit.chunk.id] = hit
         multilingual: dict[str, float] = {}
-        if self.multilingual is not None and self.multilingual_weight > 0 and self.store.has_multilingual():
-            multilingual = dict(
-                self.store.multilingual_search(self.multilingual.embed_query(question), n, scope.sources)
-            )
+        model = self.multilingual.name if self.multilingual is not None else ""
+        if self.multilingual is not None and self.multilingual_weight > 0 and self.store.has_multilingual(model):
+            meaning = self.multilingual.embed_query(question)
+            multilingual = dict(self.store.multilingual_search(meaning, n, scope.sources, model))
             missing = [i for i in multilingual if i not in found]
             for hit in self.store.get(missing, vector):
                 found[hit.chunk.id] = hit

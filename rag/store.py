@@ -89,14 +89,15 @@ class Store(Protocol):
         """A value that changes whenever `cards()` would (callers cache on it)."""
         ...
 
-    def has_multilingual(self) -> bool:
-        """Whether any chunk has a multilingual vector (chunks written mostly in CJK, see `ChromaStore`)."""
+    def has_multilingual(self, model: str) -> bool:
+        """Whether any chunk has a vector of multilingual embedder `model` (chunks written mostly in CJK, see
+        `ChromaStore`)."""
         ...
 
     def multilingual_search(
-        self, embedding: Sequence[float], k: int, sources: Sequence[str] | None = None
+        self, embedding: Sequence[float], k: int, sources: Sequence[str] | None, model: str
     ) -> list[tuple[str, float]]:
-        """The k chunks whose multilingual vectors are most similar to `embedding` (chunk id, cosine)."""
+        """The k chunks whose vectors of `model` are most similar to `embedding` (chunk id, cosine)."""
         ...
 
 
@@ -368,7 +369,8 @@ class ChromaStore:
                 self.records.delete_keys(fresh)
             raise
         name = PurePath(source).stem
-        self.keywords.replace_source(source, [(c.id, f"{c.embed_text}\n{name}") for c in chunks], card, vectors)
+        rows = [(c.id, f"{c.embed_text}\n{name}") for c in chunks]
+        self.keywords.replace_source(source, rows, card, vectors, (multilingual or self.multilingual or embedder).name)
         self._changed()
         return WriteStats(result["num_added"], result["num_deleted"], result["num_skipped"])
 
@@ -380,7 +382,7 @@ class ChromaStore:
         wanted = [c for c in chunks if mostly_cjk(c.text)] if multilingual is not None else []
         if not wanted or multilingual is None:
             return {}
-        have = self.keywords.vectors(source)
+        have = self.keywords.vectors(source, multilingual.name)
         todo = [c for c in wanted if c.id not in have]
         fresh = dict(zip((c.id for c in todo), multilingual.embed([c.embed_text for c in todo]), strict=True))
         return {c.id: have[c.id] if c.id in have else fresh[c.id] for c in wanted}
@@ -455,15 +457,15 @@ class ChromaStore:
         self._follow()
         return (self.name, self.keywords.cards_version())
 
-    def has_multilingual(self) -> bool:
+    def has_multilingual(self, model: str) -> bool:
         self._follow()
-        return self.keywords.has_vectors()
+        return self.keywords.has_vectors(model)
 
     def multilingual_search(
-        self, embedding: Sequence[float], k: int, sources: Sequence[str] | None = None
+        self, embedding: Sequence[float], k: int, sources: Sequence[str] | None, model: str
     ) -> list[tuple[str, float]]:
         self._follow()
-        return self.keywords.multilingual_search(embedding, k, sources)
+        return self.keywords.multilingual_search(embedding, k, sources, model)
 
     def all_chunks(self) -> list[Chunk]:
         got = self.collection.get(include=["documents", "metadatas"])
@@ -500,11 +502,11 @@ class MergedStore:
     def cards_version(self) -> object:
         return tuple(store.cards_version() for store in self.stores)
 
-    def has_multilingual(self) -> bool:
-        return any(store.has_multilingual() for store in self.stores)
+    def has_multilingual(self, model: str) -> bool:
+        return any(store.has_multilingual(model) for store in self.stores)
 
     def multilingual_search(
-        self, embedding: Sequence[float], k: int, sources: Sequence[str] | None = None
+        self, embedding: Sequence[float], k: int, sources: Sequence[str] | None, model: str
     ) -> list[tuple[str, float]]:
-        found = [h for store in self.stores for h in store.multilingual_search(embedding, k, sources)]
+        found = [h for store in self.stores for h in store.multilingual_search(embedding, k, sources, model)]
         return sorted(found, key=lambda h: h[1], reverse=True)[:k]

@@ -67,6 +67,9 @@ def test_keyword_index_keeps_vectors_with_their_source():
     assert index.vectors("/zh.md") == {"z2": [0.0, 1.0]}  # the failed write changed nothing
     index.delete_source("/ja.md")
     assert [i for i, _ in index.multilingual_search([1.0, 0.0], 5)] == ["z2"]
+    index.replace_source("/ko.md", [("k1", "원격")], None, {"k1": [1.0, 0.0]}, model="another")
+    assert [i for i, _ in index.multilingual_search([1.0, 0.0], 5)] == ["z2"]  # never another model's vectors
+    assert index.multilingual_search([1.0, 0.0], 5, model="another") == [("k1", pytest.approx(1.0))]
     index.drop()
     assert not index.has_vectors() and index.multilingual_search([1.0, 0.0], 5) == []
 
@@ -86,20 +89,37 @@ def mixed(fake_settings):
 def test_only_cjk_chunks_get_multilingual_vectors_and_unchanged_ones_are_not_embedded_again(mixed):
     pipeline, translating = mixed
     store = pipeline.store
-    assert set(store.keywords.vectors("/zh.md")) == {"/zh.md#0", "/zh.md#1"} and store.keywords.vectors("/en.md") == {}
+    vectors = store.keywords.vectors
+    assert set(vectors("/zh.md", "translating")) == {"/zh.md#0", "/zh.md#1"} and vectors("/en.md", "translating") == {}
     assert translating.embedded == ["员工每周最多可以远程办公三天。", "远程办公时必须使用公司配发的笔记本电脑。"]
     changed = [_chunk("/zh.md", "员工每周最多可以远程办公三天。", 0), _chunk("/zh.md", "出差住酒店的上限。", 2)]
     store.replace_source("/zh.md", changed, pipeline.embedder)
     assert translating.embedded[2:] == ["出差住酒店的上限。"]  # the unchanged chunk kept its vector
-    assert set(store.keywords.vectors("/zh.md")) == {"/zh.md#0", "/zh.md#2"}
+    assert set(vectors("/zh.md", "translating")) == {"/zh.md#0", "/zh.md#2"}
     store.delete_source("/zh.md")
-    assert not store.has_multilingual()
+    assert not store.has_multilingual("translating")
+
+
+def test_vectors_of_another_multilingual_model_are_replaced_not_compared(mixed, fake_settings):
+    pipeline, _ = mixed
+    other = Translating()
+    other.name = "another-model"
+    again = build_pipeline(fake_settings, multilingual=other)
+    retriever = again.retriever(again.store)
+    retriever.retrieve("How many days a week may employees work remotely?", 2)
+    assert not retriever.last_cross_language  # the stored vectors are the first model's: not used
+    chinese = [_chunk("/zh.md", "员工每周最多可以远程办公三天。", 0)]
+    again.store.replace_source("/zh.md", chinese, again.embedder)
+    assert other.embedded == ["员工每周最多可以远程办公三天。"]  # embedded again, not taken from the old model
+    assert again.store.keywords.vectors("/zh.md", "translating") == {}
+    retriever.retrieve("How many days a week may employees work remotely?", 2)
+    assert retriever.last_cross_language
 
 
 def test_a_failed_multilingual_embedding_writes_nothing(mixed):
     pipeline, translating = mixed
     store = pipeline.store
-    before = (store.count(), store.keywords.ids(), store.keywords.vectors("/zh.md"))
+    before = (store.count(), store.keywords.ids(), store.keywords.vectors("/zh.md", "translating"))
 
     def broken(texts: Sequence[str]) -> list[list[float]]:
         raise RuntimeError("engine failed")
@@ -107,7 +127,7 @@ def test_a_failed_multilingual_embedding_writes_nothing(mixed):
     translating.embed = broken  # type: ignore[method-assign]
     with pytest.raises(RuntimeError, match="engine failed"):
         store.replace_source("/zh.md", [_chunk("/zh.md", "新的远程办公规定。", 5)], pipeline.embedder)
-    assert (store.count(), store.keywords.ids(), store.keywords.vectors("/zh.md")) == before
+    assert (store.count(), store.keywords.ids(), store.keywords.vectors("/zh.md", "translating")) == before
 
 
 def test_an_english_question_gets_the_chinese_passage_that_answers_it(mixed):

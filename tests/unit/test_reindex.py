@@ -41,7 +41,8 @@ def chunk_ids(tmp_path):
     chunks = store.all_chunks()
     ids = sorted(c.id for c in chunks)
     assert sorted(store.keywords.ids()) == ids
-    vectors = {i for source in {c.source for c in chunks} for i in store.keywords.vectors(source)}
+    model = build_pipeline(settings_for(tmp_path)).multilingual.name
+    vectors = {i for source in {c.source for c in chunks} for i in store.keywords.vectors(source, model)}
     assert vectors == {c.id for c in chunks if mostly_cjk(c.text)}
     return ids
 

@@ -209,11 +209,11 @@ def test_a_chinese_upload_gets_multilingual_vectors_within_the_same_time_limit()
     slow = UploadLimits(max_bytes=len(data) + 1, embed_seconds=0.0)
     with pytest.raises(DocumentLoadError, match="took longer than 0 s to embed"):
         index_upload("海象.txt", data, store, embedder, chunker, slow)
-    assert store.count() == 0 and not store.has_multilingual()
+    assert store.count() == 0 and not store.has_multilingual(multilingual.name)
     seen = []
     limits = UploadLimits(max_bytes=len(data) + 1)
     chunks = index_upload("海象.txt", data, store, embedder, chunker, limits, on_progress=lambda f, m: seen.append(m))
     source = next(iter(store.cards()))
-    assert len(store.keywords.vectors(source)) == chunks and multilingual.calls > calls
+    assert len(store.keywords.vectors(source, multilingual.name)) == chunks and multilingual.calls > calls
     assert f"Embedded {chunks} of {chunks} CJK chunks" in seen
     sessions.close("zh")
