@@ -133,7 +133,8 @@ def _print_sources(stream: Any) -> None:
     if stream.result.found and stream.sources:
         print("\nSources:")
         for source in stream.sources:
-            print(f"  {source.citation()}  (score {source.score:.2f})")
+            ocr = ", read by OCR" if source.ocr else ""
+            print(f"  {source.citation()}{ocr}  (score {source.score:.2f})")
     for flagged in stream.result.unsupported:
         print(f"  unsupported: {flagged['sentence']} ({flagged['reason']})")
 

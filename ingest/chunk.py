@@ -123,6 +123,7 @@ class Chunker:
                         content_hash=sha256_text(text),
                         doc_hash=doc_hash,
                         context=context,
+                        ocr=page.ocr,
                     )
                 )
         return chunks

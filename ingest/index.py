@@ -23,6 +23,7 @@ from typing import Literal
 
 from ingest.chunk import Chunker
 from ingest.load import SUPPORTED_SUFFIXES, read_file
+from ingest.ocr import IMAGE_SUFFIXES
 from ingest.workers import ParseLimits, parser_pool
 from rag.cards import Card, make_card, read_sidecar
 from rag.embedder import Embedder
@@ -123,16 +124,18 @@ class Prefetched:
         return self.embedder.embed_query(text)
 
 
-def discover(paths: Iterable[Path]) -> list[Path]:
-    """Files under `paths` (folders walked recursively, hidden entries skipped), sorted, de-duplicated.
-    Files named explicitly are kept whatever their type, so an unsupported one is reported, not ignored."""
+def discover(paths: Iterable[Path], images: bool = True) -> list[Path]:
+    """Files under `paths` (folders walked recursively, hidden entries skipped), sorted, de-duplicated; image
+    files only with `images` (OCR on). Files named explicitly are kept whatever their type, so an unsupported
+    one is reported, not ignored."""
+    suffixes = SUPPORTED_SUFFIXES if images else SUPPORTED_SUFFIXES - IMAGE_SUFFIXES
     found: dict[Path, None] = {}
     for path in paths:
         if path.is_dir():
             for root, dirs, files in os.walk(path):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 for name in sorted(files):
-                    if not name.startswith(".") and Path(name).suffix.lower() in SUPPORTED_SUFFIXES:
+                    if not name.startswith(".") and Path(name).suffix.lower() in suffixes:
                         found[Path(root, name)] = None
         else:
             found[path] = None
@@ -188,7 +191,9 @@ class Indexer:
             return None
         ingest = self.settings.ingest
         factor = ingest.pdf_limit_factor if trusted else 1
-        limits = ParseLimits(ingest.parse_seconds, ingest.parse_memory_mb, None, factor)
+        limits = ParseLimits(
+            ingest.parse_seconds, ingest.parse_memory_mb, None, factor, ingest.ocr_pages, ingest.ocr_seconds
+        )
         pages = parser_pool(ingest.parse_workers, ingest.parse_memory_mb).parse(path, data, limits, password)
         card = make_card(pages, path.name, overrides=read_sidecar(path))
         chunks = self.chunker.chunk(pages, source, doc_hash, context=card.line)
@@ -280,7 +285,7 @@ class Indexer:
     ) -> IngestReport:
         """Index every file under `paths`; nothing is removed."""
         started = time.perf_counter()
-        files = discover(paths)
+        files = discover(paths, images=self.settings.ingest.ocr_pages > 0)
         report = IngestReport(files_seen=len(files))
         for i, result in enumerate(self.run(files, password)):
             if on_progress:

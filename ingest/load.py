@@ -2,7 +2,9 @@
 
 Each loader returns `Page`s (page numbers for PDFs, None otherwise) or raises DocumentLoadError with a
 short, specific reason. The type is checked by content, not only by extension.
-Not here: OCR of scanned pages (reported, not read), attachments inside PDFs (ignored), legacy .doc.
+Pages without a text layer are OCR'd (ingest.ocr): image files here, in the parsing process; a PDF's image-only
+pages come back as empty pages marked `ocr`, which the parser pool then reads one by one, each with its own time
+limit (ingest.workers). Not here: attachments inside PDFs (ignored), legacy .doc.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+from ingest.ocr import IMAGE_SUFFIXES
 from rag.errors import DocumentLoadError, UnsupportedFileError
 from rag.types import Page
 
@@ -25,16 +28,20 @@ PDF_SUFFIXES = {".pdf"}
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst"}
 HTML_SUFFIXES = {".html", ".htm"}
 DOCX_SUFFIXES = {".docx"}
-SUPPORTED_SUFFIXES = PDF_SUFFIXES | TEXT_SUFFIXES | HTML_SUFFIXES | DOCX_SUFFIXES
+SUPPORTED_SUFFIXES = PDF_SUFFIXES | TEXT_SUFFIXES | HTML_SUFFIXES | DOCX_SUFFIXES | IMAGE_SUFFIXES
+NO_TEXT_LAYER = "no text layer (scanned?): pages hold only images"
 
 _BAD_CHARS = re.compile(r"[\ufffd\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def sniff(data: bytes) -> str:
-    """What the bytes are: 'pdf', 'zip' (DOCX is a zip), 'html', 'text' or 'binary'."""
+    """What the bytes are: 'pdf', 'zip' (DOCX is a zip), 'image' (PNG, JPEG, TIFF), 'html', 'text' or
+    'binary'."""
     head = data[:1024]
     if b"%PDF-" in head:
         return "pdf"
+    if head.startswith((b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"II*\x00", b"MM\x00*")):
+        return "image"
     if head.startswith(b"PK\x03\x04"):
         return "zip"
     if b"\x00" in head and not (head.startswith((b"\xff\xfe", b"\xfe\xff"))):
@@ -105,7 +112,7 @@ def _decrypt(reader: object, path: Path, password: str | None) -> None:
     raise DocumentLoadError(path, "encrypted: wrong password")
 
 
-def _read_pdf(path: Path, data: bytes, password: str | None, limit_factor: int) -> list[Page]:
+def _read_pdf(path: Path, data: bytes, password: str | None, limit_factor: int, ocr: bool) -> list[Page]:
     from pypdf import PdfReader
     from pypdf.errors import LimitReachedError, PdfReadError
 
@@ -144,10 +151,12 @@ def _read_pdf(path: Path, data: bytes, password: str | None, limit_factor: int) 
             pages.append(Page(text=text, page=number))
         elif _has_images(page):
             images += 1
+            if ocr:
+                pages.append(Page(text="", page=number, ocr=True))  # read later, by OCR
     if pages:
         return pages
     if images:
-        raise DocumentLoadError(path, "no text layer (scanned?): pages hold only images; OCR it first")
+        raise DocumentLoadError(path, f"{NO_TEXT_LAYER}; OCR is off (ingest.ocr_pages)")
     if errors:
         raise DocumentLoadError(path, "not a readable PDF: text extraction failed on every page")
     raise DocumentLoadError(path, "no extractable text: the pages are empty")
@@ -188,21 +197,24 @@ def _extract_page(page: object, path: Path, number: int, limit_factor: int) -> s
         ) from exc
 
 
-def load_pdf(path: Path, data: bytes, password: str | None = None, limit_factor: int = 1) -> list[Page]:
-    """Text of each page with its 1-based page number. Limits: see `_extract_page`; a file whose structure
-    (not a page) trips a limit is read once more with raised limits when `limit_factor` > 1."""
+def load_pdf(
+    path: Path, data: bytes, password: str | None = None, limit_factor: int = 1, ocr: bool = False
+) -> list[Page]:
+    """Text of each page with its 1-based page number; with `ocr`, a page holding only images comes back
+    empty and marked `ocr` (to be read by OCR). Limits: see `_extract_page`; a file whose structure (not a
+    page) trips a limit is read once more with raised limits when `limit_factor` > 1."""
     from pypdf import apply_configuration
     from pypdf.errors import LimitReachedError
 
     try:
-        return _read_pdf(path, data, password, limit_factor)
+        return _read_pdf(path, data, password, limit_factor, ocr)
     except LimitReachedError as exc:
         if limit_factor <= 1:
             raise DocumentLoadError(path, f"too complex: pypdf safety limit reached ({exc})") from exc
         logger.info("%s: %s; retrying with limits x%d", path, exc, limit_factor)
     try:
         with apply_configuration(_raised_limits(limit_factor)):
-            return _read_pdf(path, data, password, limit_factor)
+            return _read_pdf(path, data, password, limit_factor, ocr)
     except LimitReachedError as exc:
         raise DocumentLoadError(
             path, f"too complex: pypdf safety limit reached even at x{limit_factor} ({exc})"
@@ -332,10 +344,24 @@ def read_file(path: Path, max_bytes: int | None = None) -> bytes:
         raise DocumentLoadError(path, f"cannot read file ({exc.strerror or exc})") from exc
 
 
+def load_image(path: Path, data: bytes) -> list[Page]:
+    """An image file's text, by OCR (each frame of a TIFF is a page)."""
+    from ingest.ocr import read_image_file
+
+    texts = read_image_file(data)
+    pages = [Page(_clean(t), n if len(texts) > 1 else None, ocr=True) for n, t in enumerate(texts, start=1)]
+    pages = [p for p in pages if re.search(r"\w", p.text)]
+    if not pages:
+        raise DocumentLoadError(path, "no text found by OCR in the image")
+    return pages
+
+
 def load_document(
-    path: Path, data: bytes | None = None, password: str | None = None, pdf_limit_factor: int = 1
+    path: Path, data: bytes | None = None, password: str | None = None, pdf_limit_factor: int = 1, ocr: bool = False
 ) -> list[Page]:
-    """Pages of one file (`data` = its bytes when already read), or DocumentLoadError.
+    """Pages of one file (`data` = its bytes when already read), or DocumentLoadError. With `ocr`, image files
+    are read by OCR and a PDF's image-only pages come back marked for it (see `load_pdf`); without, both are
+    refused with the reason.
 
     The type is chosen by extension and checked against the content."""
     suffix = path.suffix.lower()
@@ -347,9 +373,15 @@ def load_document(
     if suffix in PDF_SUFFIXES:
         if kind != "pdf":
             raise DocumentLoadError(path, "not a PDF: the file does not start with a PDF header")
-        return _specific(path, suffix, lambda: load_pdf(path, data, password, pdf_limit_factor))
+        return _specific(path, suffix, lambda: load_pdf(path, data, password, pdf_limit_factor, ocr))
     if kind == "pdf":
         raise DocumentLoadError(path, f"a PDF named {suffix}: rename it to .pdf")
+    if suffix in IMAGE_SUFFIXES:
+        if kind != "image":
+            raise DocumentLoadError(path, f"not an image: the content is not PNG, JPEG or TIFF ({kind})")
+        if not ocr:
+            raise DocumentLoadError(path, "an image: its text can only be read by OCR, which is off (ingest.ocr_pages)")
+        return _specific(path, suffix, lambda: load_image(path, data))
     loaders: dict[str, Callable[[Path, bytes], list[Page]]] = {
         **{s: load_text for s in TEXT_SUFFIXES},
         **{s: load_html for s in HTML_SUFFIXES},

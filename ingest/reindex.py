@@ -144,7 +144,7 @@ def _mirror(
     on_progress: Progress | None,
 ) -> None:
     indexer = Indexer(pipeline)
-    files = discover(roots)
+    files = discover(roots, images=pipeline.settings.ingest.ocr_pages > 0)
     present = {source_of(p) for p in files}
     # files recorded as indexed, and files whose chunks a killed run wrote before their file record
     known = {r.source for r in pipeline.files.all()} | recorded_sources(

@@ -39,6 +39,8 @@ class UploadLimits:
     workers: int = 2  # uploads of all sessions are parsed by this many worker processes
     max_chunks: int = 3000  # about 1.5 MB of text: more is a job for `ragqa ingest`, not a chat upload
     embed_seconds: float = 300.0  # embedding an upload stops past this; nothing of it is kept
+    ocr_pages: int = 20  # scanned pages read by OCR per upload (about 10 to 30 s each on 2 cores)
+    ocr_seconds: float = 60.0  # per scanned page
 
 
 def safe_name(name: str) -> str:
@@ -66,7 +68,13 @@ def parse_upload(name: str, data: bytes, limits: UploadLimits, password: str | N
     """Pages of an upload, parsed by a worker of the parser pool (ingest.workers) within the limits."""
     name = safe_name(name)
     check_upload(name, data, limits)
-    parse = ParseLimits(limits.parse_seconds, limits.parse_memory_mb, max_pages=limits.max_pages)
+    parse = ParseLimits(
+        limits.parse_seconds,
+        limits.parse_memory_mb,
+        max_pages=limits.max_pages,
+        ocr_pages=limits.ocr_pages,
+        ocr_seconds=limits.ocr_seconds,
+    )
     return parser_pool(limits.workers, limits.parse_memory_mb).parse(name, data, parse, password)
 
 

@@ -6,7 +6,9 @@ one that needs more memory than a worker may have fails with that reason; a pars
 fails that file only. Workers are forked from a small server process (not from the app's many threads, which
 may hold locks), have the parsers imported once, and die with it when the parent process dies, so a killed
 run leaves no parser behind. `ragqa ingest`/`reindex` and uploads share this; several files are parsed at
-once while the calling process chunks and embeds.
+once while the calling process chunks and embeds. A PDF's pages without a text layer are then read by OCR
+(ingest.ocr) one page per task, each with its own time limit, at most `ocr_pages` of them per file; a page
+that fails or times out is left out and logged, and a file none of whose pages could be read fails.
 Not here: what parsing does (ingest.load), chunking and embedding (ingest.index), upload checks (ingest.upload).
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import logging
 import multiprocessing
 import threading
 from concurrent.futures import Future, TimeoutError
@@ -21,9 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
 
-from ingest.load import load_document
+from ingest.load import NO_TEXT_LAYER, load_document
 from rag.errors import DocumentLoadError
 from rag.types import Page
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,8 @@ class ParseLimits:
     memory_mb: int  # address space of each worker
     max_pages: int | None = None  # more pages than this fail the file (uploads)
     pdf_limit_factor: int = 1  # pypdf's safety limits may be raised this much on a retry (trusted folders)
+    ocr_pages: int = 0  # pages without a text layer read by OCR per file (0: OCR off)
+    ocr_seconds: float = 120.0  # per page OCR'd
 
 
 def _start_worker(memory_mb: int) -> None:
@@ -68,17 +75,31 @@ def _parse(name: str, data: bytes, password: str | None, limits: ParseLimits) ->
                 count = 0
             if count > limits.max_pages:
                 return "error", f"too many pages: {count}, the limit is {limits.max_pages}"
-        pages = load_document(Path(name), data, password=password, pdf_limit_factor=limits.pdf_limit_factor)
+        pages = load_document(
+            Path(name), data, password=password, pdf_limit_factor=limits.pdf_limit_factor, ocr=limits.ocr_pages > 0
+        )
         last = max((p.page or 0 for p in pages), default=0)
         if limits.max_pages is not None and last > limits.max_pages:  # the count failed, the pages were read
             return "error", f"too many pages: {last}, the limit is {limits.max_pages}"
-        return "ok", [(p.text, p.page) for p in pages]
+        return "ok", [(p.text, p.page, p.ocr) for p in pages]
     except DocumentLoadError as exc:
         return "error", exc.reason
     except MemoryError:
         return "error", f"needs more than {limits.memory_mb} MB to read; not indexed"
     except Exception as exc:  # noqa: BLE001 - anything else is still only this file's failure
         return "error", f"not readable ({type(exc).__name__})"
+
+
+def _ocr_page(data: bytes, number: int, password: str | None) -> tuple[str, str]:
+    """In a worker: ("ok", text of PDF page `number`) or ("error", reason)."""
+    from ingest.ocr import read_pdf_page
+
+    try:
+        return "ok", read_pdf_page(data, number, password)
+    except MemoryError:
+        return "error", "out of memory"
+    except Exception as exc:  # noqa: BLE001 - the page's failure only
+        return "error", f"{type(exc).__name__}: {exc}"
 
 
 class ParserPool:
@@ -110,10 +131,48 @@ class ParserPool:
             raise DocumentLoadError(name, reason) from None
         if status != "ok":
             raise DocumentLoadError(name, payload)
-        return [Page(text=t, page=p) for t, p in payload]
+        return [Page(text=t, page=p, ocr=o) for t, p, o in payload]
 
     def parse(self, name: str | Path, data: bytes, limits: ParseLimits, password: str | None = None) -> list[Page]:
-        return self.pages(self.submit(str(name), data, limits, password), name, limits)
+        pages = self.pages(self.submit(str(name), data, limits, password), name, limits)
+        if any(p.ocr and not p.text for p in pages):
+            pages = self._read_by_ocr(name, data, pages, limits, password)
+        return pages
+
+    def _read_by_ocr(
+        self, name: str | Path, data: bytes, pages: list[Page], limits: ParseLimits, password: str | None
+    ) -> list[Page]:
+        """The pages marked for OCR read, each by a worker within `limits.ocr_seconds`, the first
+        `limits.ocr_pages` of them; pages that could not be read are left out."""
+        wanted = [p for p in pages if p.ocr and not p.text]
+        if len(wanted) > limits.ocr_pages:
+            logger.warning(
+                "%s: %d pages without a text layer; OCR reads the first %d", name, len(wanted), limits.ocr_pages
+            )
+        futures = {
+            p.page: self._pool.schedule(_ocr_page, args=(data, p.page, password), timeout=limits.ocr_seconds)
+            for p in wanted[: limits.ocr_pages]
+        }
+        read: dict[int | None, str] = {}
+        failures = []
+        for number, future in futures.items():
+            try:
+                status, text = future.result()
+            except TimeoutError:
+                status, text = "error", f"took longer than {limits.ocr_seconds:g} s"
+            except Exception as exc:  # noqa: BLE001 - the worker died: memory, a crash
+                status, text = "error", f"the reading process died ({type(exc).__name__})"
+            if status == "ok" and text.strip():
+                read[number] = text.strip()
+            else:
+                failures.append(f"page {number}: {text if status != 'ok' else 'no text found'}")
+        if failures:
+            logger.warning("%s: OCR read %d of %d pages (%s)", name, len(read), len(futures), "; ".join(failures))
+        out = [Page(read[p.page], p.page, ocr=True) if p.page in read else p for p in pages]
+        out = [p for p in out if p.text]
+        if not out:
+            raise DocumentLoadError(name, f"{NO_TEXT_LAYER}; OCR read no text ({'; '.join(failures[:3])})")
+        return out
 
     def close(self) -> None:
         self._pool.stop()

@@ -116,6 +116,15 @@ class IngestSettings(_Strict):
     parse_memory_mb: int = Field(
         4096, ge=256, description="Memory (address space) each parsing process may use; a file needing more fails."
     )
+    ocr_pages: int = Field(
+        200,
+        ge=0,
+        description=(
+            "Pages without a text layer (scanned) read by OCR per file, and image files (PNG, JPEG, TIFF) read at "
+            "all; 0 = OCR off. Pages past the cap are left out, with a warning."
+        ),
+    )
+    ocr_seconds: float = Field(120.0, gt=0, description="Time limit for reading one page by OCR.")
 
 
 class RetrieveSettings(_Strict):

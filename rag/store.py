@@ -115,6 +115,7 @@ def _chunk_from(id_: str, text: str, meta: dict[str, Any]) -> Chunk:
         content_hash=str(meta.get("content_hash", "")),
         doc_hash=str(meta.get("doc_hash", "")),
         context=context,
+        ocr=bool(meta.get("ocr")),
     )
 
 

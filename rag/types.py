@@ -16,6 +16,7 @@ class Page:
 
     text: str
     page: int | None
+    ocr: bool = False  # read by OCR (no text layer); with empty text in a parser's result: still to be read
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class Chunk:
     content_hash: str
     doc_hash: str
     context: str = ""  # the document's card line (rag.cards), embedded and keyword-indexed with the text
+    ocr: bool = False  # the text was read by OCR from an image of the page
 
     @property
     def file_name(self) -> str:
@@ -48,6 +50,8 @@ class Chunk:
         }
         if self.context:
             meta["context"] = self.context
+        if self.ocr:
+            meta["ocr"] = 1
         if self.page is not None:
             meta["page"] = self.page
         return meta
@@ -70,13 +74,15 @@ class Source:
     text: str
     chunk_id: str = ""
     context: str = ""  # the document's card line, shown to the model with the text
+    ocr: bool = False  # the text was read by OCR
 
     def citation(self) -> str:
         name = PurePath(self.source).name
         return f"[{self.n}] {name}" + (f", page {self.page}" if self.page is not None else "")
 
     def to_dict(self) -> dict[str, object]:
-        return {"n": self.n, "source": self.source, "page": self.page, "score": self.score, "text": self.text}
+        out: dict[str, object] = {"n": self.n, "source": self.source, "page": self.page, "score": self.score}
+        return {**out, "text": self.text, **({"ocr": True} if self.ocr else {})}
 
 
 @dataclass

@@ -59,6 +59,7 @@ def show_sources(sources: list[dict[str, object]]) -> None:
         for s in sources:
             name = PurePath(str(s["source"])).name
             page = f", page {s['page']}" if s["page"] is not None else ""
+            page += ", read by OCR" if s.get("ocr") else ""
             st.text(f"[{s['n']}] {name}{page}  (score {float(s['score']):.2f})")  # type: ignore[arg-type]
             st.text(str(s["text"])[:600])
 

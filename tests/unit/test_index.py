@@ -118,7 +118,8 @@ def test_discover_walks_folders_and_skips_hidden(tmp_path):
     (tmp_path / "a" / "z.md").write_text("z")
     (tmp_path / "a" / "b.PDF").write_text("b")
     (tmp_path / "a" / "c.png").write_text("c")
-    assert [p.name for p in discover([tmp_path / "a"])] == ["b.PDF", "z.md"]
+    assert [p.name for p in discover([tmp_path / "a"])] == ["b.PDF", "c.png", "z.md"]  # images read by OCR
+    assert [p.name for p in discover([tmp_path / "a"], images=False)] == ["b.PDF", "z.md"]
 
 
 def test_files_indexed_by_an_older_format_are_rebuilt(fake_settings):
