@@ -4,7 +4,6 @@ files, and the parser pool's per-page reading."""
 from __future__ import annotations
 
 import difflib
-import io
 import re
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 from ingest.load import load_document
 from ingest.workers import ParseLimits, parser_pool
 from rag.errors import DocumentLoadError
+from tests.fixtures.make_scan import FONT, scanned_page
 
 pytestmark = pytest.mark.slow
 
@@ -22,26 +22,13 @@ TEXT = [
     "Claims older than 90 days are not reimbursed.",
     "Lost laptops must be reported within one hour.",
 ]
-FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 
 
 def scanned(lines: list[str], fmt: str) -> bytes:
-    """A page image of `lines` (black on white, 150 dpi, a little noise like a scanner's), saved as `fmt`:
-    "PDF" wraps it in a PDF with no text layer."""
-    from PIL import Image, ImageDraw, ImageFont
-
-    if not FONT.exists():
+    data = scanned_page(lines, fmt)
+    if data is None:
         pytest.skip(f"{FONT} is absent: the test draws its page with DejaVu Sans")
-    image = Image.new("L", (1275, 1650), 255)
-    draw = ImageDraw.Draw(image)
-    font = ImageFont.truetype(str(FONT), 30)
-    for i, line in enumerate(lines):
-        draw.text((100, 150 + 70 * i), line, fill=0, font=font)
-    for x in range(0, 1275, 97):  # scanner specks
-        draw.point((x, (x * 31) % 1650), fill=90)
-    out = io.BytesIO()
-    image.save(out, fmt, resolution=150)
-    return out.getvalue()
+    return data
 
 
 def similarity(read: str, expected: str) -> float:
@@ -78,3 +65,26 @@ def test_a_page_past_its_time_limit_is_left_out_and_the_file_fails_with_the_reas
     limits = ParseLimits(120, 4096, ocr_pages=5, ocr_seconds=0.01)
     with pytest.raises(DocumentLoadError, match=r"OCR read no text \(page 1: took longer than 0.01 s\)"):
         parser_pool(1, 4096).parse("scan.pdf", data, limits)
+
+
+def test_the_ocr_benchmark_prints_seconds_per_page(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    scan = tmp_path / "scan.pdf"
+    scan.write_bytes(scanned(TEXT[:1], "PDF"))
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "ocr_speed.py"), str(scan)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    header, row, summary = out.stdout.strip().splitlines()
+    assert header.split() == ["file", "page", "chars", "seconds"]
+    assert row.split()[1] == "1" and int(row.split()[2]) > 30 and float(row.split()[3]) > 0
+    assert summary.startswith("1 pages: median ")
