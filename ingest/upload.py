@@ -78,6 +78,17 @@ def parse_upload(name: str, data: bytes, limits: UploadLimits, password: str | N
     return parser_pool(limits.workers, limits.parse_memory_mb).parse(name, data, parse, password)
 
 
+@dataclass(frozen=True)
+class Uploaded:
+    chunks: int
+    ocr_pages: int  # pages (or images) whose text was read by OCR
+
+    def state(self) -> str:
+        """How the upload is listed: "ready, 12 chunks" (", 2 pages read by OCR")."""
+        ocr = f", {self.ocr_pages} page{'s' if self.ocr_pages != 1 else ''} read by OCR" if self.ocr_pages else ""
+        return f"ready, {self.chunks} chunk{'s' if self.chunks != 1 else ''}{ocr}"
+
+
 def index_upload(
     name: str,
     data: bytes,
@@ -87,7 +98,7 @@ def index_upload(
     limits: UploadLimits,
     password: str | None = None,
     on_progress: Callable[[float, str], None] | None = None,
-) -> int:
+) -> Uploaded:
     """Check, parse, chunk, embed and store one upload into `store` (the session's). Returns its chunks."""
     name = safe_name(name)
     if on_progress:
@@ -123,4 +134,4 @@ def index_upload(
     store.replace_source(source, chunks, vectors, card.to_dict(), multilingual=multilingual)
     if on_progress:
         on_progress(1.0, f"{name}: {len(chunks)} chunks ready")
-    return len(chunks)
+    return Uploaded(len(chunks), sum(p.ocr for p in pages))

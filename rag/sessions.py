@@ -35,7 +35,7 @@ class UploadSessions:
         self.multilingual = multilingual
         self.client = chromadb.EphemeralClient(settings=ChromaSettings(anonymized_telemetry=False))
         self._stores: dict[str, ChromaStore] = {}
-        self._files: dict[str, list[str]] = {}
+        self._files: dict[str, list[tuple[str, str]]] = {}  # (file name, its state), in upload order
         self._last_used: dict[str, float] = {}
         self._lock = threading.Lock()
 
@@ -62,13 +62,14 @@ class UploadSessions:
                 self._files[session_id] = []
             return self._stores[session_id]
 
-    def files(self, session_id: str) -> list[str]:
+    def files(self, session_id: str) -> list[tuple[str, str]]:
+        """Every upload of the session with its state ("ready, 12 chunks", or why it failed)."""
         with self._lock:
             return list(self._files.get(session_id, []))
 
-    def add_file(self, session_id: str, name: str) -> None:
+    def add_file(self, session_id: str, name: str, state: str) -> None:
         with self._lock:
-            self._files.setdefault(session_id, []).append(name)
+            self._files.setdefault(session_id, []).append((name, state))
 
     def has(self, session_id: str) -> bool:
         with self._lock:

@@ -17,7 +17,7 @@ from app.views.common import conversation, plain
 from ingest.index import Indexer
 from ingest.upload import UploadLimits, index_upload
 from rag.answer import AnswerStream, Turn
-from rag.errors import RagError
+from rag.errors import DocumentLoadError, RagError
 from rag.store import MergedStore, Store
 
 
@@ -48,7 +48,7 @@ def render() -> None:
             continue
         bar = st.progress(0.0, text=f"Reading {plain(f.name)}")
         try:
-            n = index_upload(
+            uploaded = index_upload(
                 f.name,
                 f.getvalue(),
                 uploads.store(sid),
@@ -59,23 +59,32 @@ def render() -> None:
             )
         except RagError as exc:
             bar.empty()
-            st.error(plain(str(exc)))
+            reason = exc.reason if isinstance(exc, DocumentLoadError) else str(exc)
+            uploads.add_file(sid, f.name, f"not indexed: {reason}")
             done.add(key)
             continue
-        uploads.add_file(sid, f.name)
-        bar.progress(1.0, text=f"{plain(f.name)}: {n} chunks ready")
+        uploads.add_file(sid, f.name, uploaded.state())
+        bar.progress(1.0, text=f"{plain(f.name)}: {uploaded.state()}")
         done.add(key)
-    names = uploads.files(sid) if uploads.has(sid) else []
-    if not names:
+    listed = uploads.files(sid) if uploads.has(sid) else []
+    if not listed:
         st.info("Upload a document to ask about it.")
         return
-    st.text("In this session: " + ", ".join(names))
+    st.text("In this session:")  # every upload stays listed with its state, failures too
+    for name, state in listed:
+        if state.startswith("not indexed"):
+            st.error(plain(f"{name}: {state}"))  # Markdown: the name and reason are escaped
+        else:
+            st.text(f"{name}: {state}")  # shown as typed
     if st.button("Remove uploads", icon=":material/delete:"):
         uploads.close(sid)
         done.clear()
         st.session_state["uploader-generation"] += 1
         st.session_state.pop("upload-chat", None)
         st.rerun()
+    if not any(state.startswith("ready") for _, state in listed):
+        st.info("None of the uploads could be read: nothing to ask about yet.")
+        return
     with_company = st.toggle("Also search the company documents", value=False)
 
     def ask(question: str, turns: list[Turn], on_wait: Callable[[int], None]) -> AnswerStream:

@@ -93,6 +93,20 @@ def test_upload_checks_content_not_the_name(app):
     assert "content is binary, not what a .pdf file holds" in shown
 
 
+def test_every_upload_stays_listed_with_its_state(app):
+    """A file that cannot be read stays listed with its reason beside the one that was indexed, rerun after
+    rerun (its error used to show once and vanish)."""
+    at = page(app, "upload")
+    good = ("zebras.pdf", pdf_bytes(["The zebra budget is EUR 4,321."]), "application/pdf")
+    bad = ("broken.pdf", b"%PDF-1.4 nothing else", "application/pdf")
+    at.file_uploader[0].upload(*good).upload(*bad).run()
+    for _ in range(2):
+        listed = [t.value for t in at.text] + [e.value.replace("\\", "") for e in at.error]
+        assert any(t.startswith("zebras.pdf: ready, 1 chunk") for t in listed), listed
+        assert any(t.startswith("broken.pdf: not indexed: not a readable PDF") for t in listed), listed
+        at.run()
+
+
 def test_a_file_name_is_shown_as_typed_not_as_markdown(app):
     at = page(app, "upload")
     at.file_uploader[0].upload("![x](http:evil)[y](z).pdf", b"MZ\x90\x00 binary", "application/pdf").run()

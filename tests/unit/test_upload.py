@@ -194,6 +194,7 @@ def test_an_upload_past_its_chunk_cap_or_embedding_time_fails_and_leaves_nothing
     seen = []
     limits = UploadLimits(max_bytes=len(data) + 1)
     chunks = index_upload("long.txt", data, store, embedder, chunker, limits, on_progress=lambda f, m: seen.append(m))
+    chunks = chunks.chunks
     assert chunks > 50 and store.count() == chunks
     assert f"Embedded {chunks} of {chunks} chunks" in seen  # progress counts chunks
     sessions.close("caps")
@@ -212,7 +213,9 @@ def test_a_chinese_upload_gets_multilingual_vectors_within_the_same_time_limit()
     assert store.count() == 0 and not store.has_multilingual(multilingual.name)
     seen = []
     limits = UploadLimits(max_bytes=len(data) + 1)
-    chunks = index_upload("海象.txt", data, store, embedder, chunker, limits, on_progress=lambda f, m: seen.append(m))
+    uploaded = index_upload("海象.txt", data, store, embedder, chunker, limits, on_progress=lambda f, m: seen.append(m))
+    chunks = uploaded.chunks
+    assert uploaded.state() == f"ready, {chunks} chunks" and uploaded.ocr_pages == 0
     source = next(iter(store.cards()))
     assert len(store.keywords.vectors(source, multilingual.name)) == chunks and multilingual.calls > calls
     assert f"Embedded {chunks} of {chunks} CJK chunks" in seen
