@@ -1,4 +1,5 @@
-"""Ask a document: upload a PDF (or TXT, MD, DOCX) and ask about it, alone or with the company documents.
+"""Ask a document: upload a PDF (scans read by OCR), TXT, MD or DOCX and ask about it, alone or with the company
+documents.
 
 Uploads are checked by content, size, page count and parse time (ingest.upload), kept in this session's own
 in-memory collection, and removed with "Remove uploads" or after an idle hour.
@@ -35,7 +36,8 @@ def render() -> None:
     pipeline, uploads, sid = get_pipeline(), get_uploads(), session_id()
     limits = _limits()
     st.caption(
-        f"PDF, TXT, MD or DOCX up to {limits.max_bytes // (1024 * 1024)} MB and {limits.max_pages} pages. "
+        f"PDF, TXT, MD or DOCX up to {limits.max_bytes // (1024 * 1024)} MB and {limits.max_pages} pages "
+        f"(scanned pages are read by OCR, up to {limits.ocr_pages}). "
         "Uploads stay in this browser session only and are never added to the company index."
     )
     done: set[str] = st.session_state.setdefault("uploaded", set())

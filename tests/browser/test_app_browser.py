@@ -24,6 +24,7 @@ from rag.pipeline import build_pipeline
 from rag.settings import load_settings
 from tests.conftest import REAL_MODELS, ROOT, SAMPLE, free_port
 from tests.fixtures.make_pdf import pdf_bytes
+from tests.fixtures.make_scan import scanned_page
 
 pytestmark = pytest.mark.slow
 
@@ -128,10 +129,24 @@ def test_chat_then_upload_then_isolation(server, browser, tmp_path):
     doc.write_bytes(pdf_bytes(["The Quokkastan office budget for 2027 is EUR 4,321 for snacks.", "Nothing here."]))
     alice.goto(f"{url}/upload")
     alice.locator('input[type="file"]').set_input_files(str(doc))
-    alice.get_by_text("chunks ready").wait_for()
+    alice.get_by_text(re.compile(r"quokka-budget\.pdf: ready, \d+ chunks")).first.wait_for()
     _ask(alice, "Ask about the uploaded document", "What is the Quokkastan office budget?")
     alice.get_by_text("quokka-budget.pdf, page 1").first.wait_for()
     alice.screenshot(path=str(SHOTS / "upload-answer.png"), full_page=True)
+
+    scan = tmp_path / "wombat-scan.pdf"  # a scanned page: an image, no text layer
+    scan_bytes = scanned_page(["Wombat Office Memo", "The wombat shelter budget for 2028 is EUR 7,654."])
+    if scan_bytes is not None:
+        scan.write_bytes(scan_bytes)
+        alice.locator('input[type="file"]').set_input_files(str(scan))
+        alice.get_by_text(re.compile(r"wombat-scan\.pdf: ready, 1 chunk, 1 page read by OCR")).first.wait_for()
+        _ask(alice, "Ask about the uploaded document", "What is the wombat shelter budget for 2028?")
+        cited = alice.get_by_text("wombat-scan.pdf, page 1, read by OCR").first
+        cited.wait_for(state="attached")
+        if not cited.is_visible():  # _ask opened the earlier turn's sources before this turn's were shown
+            alice.get_by_text("Sources (").last.click()
+        cited.wait_for()
+        alice.screenshot(path=str(SHOTS / "upload-scanned-answer.png"), full_page=True)
 
     bob_context = browser.new_context()  # another browser session
     bob_context.on("request", lambda r: requested.append(r.url))
