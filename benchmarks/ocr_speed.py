@@ -14,9 +14,11 @@ from pathlib import Path
 
 from ingest.load import load_pdf
 from ingest.ocr import read_pdf_page
-from tests.fixtures.make_scan import scanned_page
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # for the scanned-page fixture
+from tests.fixtures.make_scan import scanned_page  # noqa: E402
+
 EDGE = ROOT.parent / "shared" / "datasets" / "pdf-edge-cases"
 LINES = [f"Line {i}: hotels are reimbursed up to EUR {100 + i} per night in city number {i}." for i in range(20)]
 
