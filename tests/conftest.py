@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,21 @@ def shared_path(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is absent: ../shared/datasets ships with the project's CI, not with a clone")
     return path
+
+
+def run_benchmark(script: str, *args: str, env: dict[str, str] | None = None) -> str:
+    """A benchmarks/ script's output, run the way the README says (from the repository root, a clean
+    environment plus `env`); fails the test with its stderr when it exits non-zero."""
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", **(env or {})},
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout
 
 
 def free_port() -> int:

@@ -68,23 +68,11 @@ def test_a_page_past_its_time_limit_is_left_out_and_the_file_fails_with_the_reas
 
 
 def test_the_ocr_benchmark_prints_seconds_per_page(tmp_path):
-    import subprocess
-    import sys
-
-    from tests.conftest import ROOT
+    from tests.conftest import run_benchmark
 
     scan = tmp_path / "scan.pdf"
     scan.write_bytes(scanned(TEXT[:1], "PDF"))
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "ocr_speed.py"), str(scan)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
-        timeout=300,
-    )
-    assert out.returncode == 0, out.stderr
-    header, row, summary = out.stdout.strip().splitlines()
+    header, row, summary = run_benchmark("ocr_speed.py", str(scan)).strip().splitlines()
     assert header.split() == ["file", "page", "chars", "seconds"]
     assert row.split()[1] == "1" and int(row.split()[2]) > 30 and float(row.split()[3]) > 0
     assert summary.startswith("1 pages: median ")
