@@ -7,9 +7,11 @@ is that of a question arriving at a running app: retrieval, then the question's 
 time, it counts how often the reference's first figure (same digits) is in the prompt's blocks and in the
 answer: what a smaller k gives up. One run, all k side by side.
 
-    .venv/bin/python benchmarks/ttft.py INDEX_DIR [N] [K ...]
+    .venv/bin/python benchmarks/ttft.py INDEX_DIR [N] [K[:DEPTH] ...]
     (INDEX_DIR: the 20 filings ingested with `ragqa ingest ../shared/datasets/sec-10q/docs --index INDEX_DIR`;
-     N defaults to 20, the k values to 4 3 2; the first k is the reference for the ratios)
+     N defaults to 20, the k values to 3 2; the first is the reference for the ratios. DEPTH sets
+     retrieve.page_depth for that k (the chunks below the k best that share their pages join them); without
+     it, the setting's value: `4:0 3` compares four chunks alone with the default three and their companions)
 """
 
 from __future__ import annotations
@@ -49,8 +51,10 @@ def main() -> None:
         sys.exit(f"{QNA} is missing: this benchmark needs ../shared/datasets")
     index = sys.argv[1]
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 20
-    ks = [int(k) for k in sys.argv[3:]] or [4, 3, 2]
     settings = load_settings(index_dir=index)
+    runs = [(int(k), int(d or settings.retrieve.page_depth)) for k, _, d in (a.partition(":") for a in sys.argv[3:])]
+    runs = runs or [(3, settings.retrieve.page_depth), (2, settings.retrieve.page_depth)]
+    ks = [f"{k}:{d}" for k, d in runs]
     pipeline = build_pipeline(settings)
     llm = settings.llm
     gen = pipeline.generator.inner  # the local llama.cpp model: its prompt cache is emptied per question below
@@ -58,9 +62,10 @@ def main() -> None:
     pipeline.embedder.embed(["warm-up"])
     from llama_cpp import LlamaRAMCache
 
-    results: dict[int, list[tuple[float, int, bool, bool]]] = {k: [] for k in ks}
+    results: dict[str, list[tuple[float, int, bool, bool]]] = {k: [] for k in ks}
     for i, (question, figure) in enumerate(questions(n), 1):
-        for k in ks:
+        for name, (k, depth) in zip(ks, runs, strict=True):
+            answerer.retriever.page_depth = depth
             gen._load().set_cache(LlamaRAMCache(capacity_bytes=llm.prompt_cache_mb << 20))  # nothing left over
             gen.warm(warm_up_prompts()[0])
             stream = answerer.ask(question, k=k)
@@ -71,17 +76,18 @@ def main() -> None:
             )
             ok = right(result.answer, figure)
             shown = any(right(s.text, figure) for s in stream.sources)
-            results[k].append((ttft, tokens, ok, shown))
+            results[name].append((ttft, tokens, ok, shown))
             print(
-                f"{i:>2} k={k} {ttft:5.2f} s {tokens:>5} tok  figure {figure} in blocks: {'yes' if shown else 'no '} "
-                f"in answer: {'yes' if ok else 'no '}  {question[:50]!r} -> {result.answer[:80]!r}"
+                f"{i:>2} k={name} {ttft:5.2f} s {tokens:>5} tok  figure {figure} "
+                f"in blocks: {'yes' if shown else 'no '} in answer: {'yes' if ok else 'no '}  "
+                f"{question[:50]!r} -> {result.answer[:80]!r}"
             )
             sys.stdout.flush()
 
     base = statistics.median(r[0] for r in results[ks[0]])
     print(f"\n{len(results[ks[0]])} questions, warm engine, system prompt cached; ratio = median / median at k={ks[0]}")
-    head = ("k", "median TTFT", "p90 TTFT", "ratio", "prompt tok", "in blocks", "in answer")
-    print("{:>3} {:>12} {:>9} {:>6} {:>11} {:>10} {:>10}".format(*head))
+    head = ("k:depth", "median TTFT", "p90 TTFT", "ratio", "prompt tok", "in blocks", "in answer")
+    print("{:>7} {:>12} {:>9} {:>6} {:>11} {:>10} {:>10}".format(*head))
     for k in ks:
         times = sorted(r[0] for r in results[k])
         p90 = times[min(len(times) - 1, int(0.9 * len(times)))]
@@ -89,7 +95,7 @@ def main() -> None:
         answered, shown = sum(r[2] for r in results[k]), sum(r[3] for r in results[k])
         med, total = statistics.median(times), len(times)
         print(
-            f"{k:>3} {med:>10.2f} s {p90:>7.2f} s {med / base:>6.2f} {tokens:>11.0f} "
+            f"{k:>7} {med:>10.2f} s {p90:>7.2f} s {med / base:>6.2f} {tokens:>11.0f} "
             f"{shown:>6}/{total:<3} {answered:>6}/{total:<3}"
         )
 

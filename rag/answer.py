@@ -191,8 +191,9 @@ class Answerer:
         self.check_answers = check_answers  # rag.guard.AnswerCheck; off only to measure what it adds
 
     def retrieve(self, question: str, k: int | None = None, filters: Filters | None = None) -> list[Hit]:
-        """The k best chunks: hybrid search within the documents the question is about (rag.retrieve)."""
-        return self.retriever.retrieve(question, k or self.k, filters)
+        """The k best chunks (hybrid search within the documents the question is about, rag.retrieve), then
+        the chunks ranked just below them that share their pages (`rag.retrieve.page_companions`)."""
+        return self.retriever.retrieve(question, k or self.k, filters, companions=True)
 
     def _stream(
         self, messages: list[Message], on_wait: Callable[[int], None] | None = None, max_tokens: int | None = None

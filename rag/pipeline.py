@@ -221,6 +221,7 @@ class Pipeline:
             multilingual=self.multilingual,
             multilingual_weight=r.multilingual_weight,
             cross_language_min=r.cross_language_min,
+            page_depth=r.page_depth,
             use_cards=r.use_cards,
             reranker_path=r.reranker_path,
         )

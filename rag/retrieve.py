@@ -16,6 +16,8 @@
 4. Spread: a question across documents ("how has ... changed", "compare") takes the best chunk of each
    document in scope before the second of any.
 5. Optional cross-encoder re-ranking of the fused list (`reranker_path`, off by default).
+6. For the answer: the k best, then the chunks ranked just below them (within `page_depth`) that share one of
+   their pages (`page_companions`), so a table row and the heading that names it travel together.
 A hit's score stays its cosine similarity, which the relevance threshold is calibrated on.
 Not here: query rewriting for follow-ups (rag.answer), the stores themselves (rag.store, rag.keyword).
 """
@@ -48,6 +50,17 @@ MULTILINGUAL_FLOOR = 0.7  # E5's cosine similarities lie between about 0.7 (unre
 def _stretch(similarity: float) -> float:
     """An E5 similarity on the 0..1 scale of the other signals."""
     return max(0.0, (similarity - MULTILINGUAL_FLOOR) / (1.0 - MULTILINGUAL_FLOOR))
+
+
+def page_companions(ranked: Sequence[Hit], k: int, depth: int) -> list[Hit]:
+    """The chunks ranked k+1..`depth` that lie on a page (a document, for formats without pages) of one of the
+    first k, at most k of them, best first. A figure's table row and the heading that names it often sit in
+    different chunks of one page, and the page's other chunks are more likely to hold the answer than a new
+    page ranked k+1: on the sec-10q questions with a `$` answer, the first 3 chunks and their companions
+    within the first 12 hold the gold figure for 33 of 121 questions against 30 for the first 4 chunks, with
+    3 % more text (README)."""
+    pages = {(h.chunk.source, h.chunk.page) for h in ranked[:k]}
+    return [h for h in ranked[k:depth] if (h.chunk.source, h.chunk.page) in pages][:k]
 
 
 def terms(text: str) -> set[str]:
@@ -203,6 +216,7 @@ class Retriever:
         multilingual: Embedder | None = None,
         multilingual_weight: float = 0.5,
         cross_language_min: float = 0.8,
+        page_depth: int = 0,
     ) -> None:
         self.embedder = embedder
         self.store = store
@@ -215,6 +229,7 @@ class Retriever:
         self.multilingual = multilingual
         self.multilingual_weight = multilingual_weight
         self.cross_language_min = cross_language_min
+        self.page_depth = page_depth
         self.use_cards = use_cards
         self.reranker_path = reranker_path
         self._reranker: Any = None
@@ -232,8 +247,9 @@ class Retriever:
             self._cards = (version, {s: Card.from_dict(c) for s, c in self.store.cards().items()})
         return self._cards[1]
 
-    def retrieve(self, question: str, k: int, filters: Filters | None = None) -> list[Hit]:
-        """The k best chunks for `question`, best first."""
+    def retrieve(self, question: str, k: int, filters: Filters | None = None, companions: bool = False) -> list[Hit]:
+        """The k best chunks for `question`, best first. With `companions`, then the chunks ranked below them
+        within the first `page_depth` that lie on one of their pages (`page_companions`)."""
         scope = Scope(None)
         if self.use_cards or (filters is not None and not filters.empty):
             scope = scope_for(question if self.use_cards else "", self.cards(), filters)
@@ -287,6 +303,8 @@ class Retriever:
             ranked = self._rerank(question, ranked[: max(3 * k, 20)])
         if scope.spread:
             ranked = _spread(ranked)
+        if companions:
+            return ranked[:k] + page_companions(ranked, k, self.page_depth)
         return ranked[:k]
 
     def _cross_language(self, ranked: list[Hit], multilingual: dict[str, float], k: int) -> list[Hit]:

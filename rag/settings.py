@@ -128,7 +128,25 @@ class IngestSettings(_Strict):
 
 
 class RetrieveSettings(_Strict):
-    k: int = Field(4, ge=1, le=50, description="Chunks retrieved per question.")
+    k: int = Field(
+        3,
+        ge=1,
+        le=50,
+        description=(
+            "Chunks retrieved per question; the chunks ranked just below them that share their pages join them "
+            "(page_depth). 3 with page_depth 12: on sec-10q the gold figure reaches the model as often as with "
+            "4 chunks alone for as much text."
+        ),
+    )
+    page_depth: int = Field(
+        12,
+        ge=0,
+        le=1000,
+        description=(
+            "Chunks ranked below the k best but within this many that lie on one of their pages are shown with "
+            "them (at most k more); 0 or k = off."
+        ),
+    )
     candidates: int = Field(
         40, ge=1, le=1000, description="Chunks taken from each of dense and keyword (BM25) search before fusion."
     )

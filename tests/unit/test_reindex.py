@@ -264,7 +264,7 @@ def test_a_new_embedding_model_rebuilds_beside_the_old_and_switches_atomically(t
 
     def commit_and_query(self, prepared):
         reader = build_pipeline(settings_for(tmp_path), embedder=HashingEmbedder(dim=256))
-        seen_during_build.append(len(reader.answerer.retrieve("topic1 fact2", k=3)))  # old collection serves
+        seen_during_build.append(len(reader.answerer.retriever.retrieve("topic1 fact2", k=3)))  # old collection serves
         return real_commit(self, prepared)
 
     monkeypatch.setattr(Indexer, "commit", commit_and_query)

@@ -8,8 +8,8 @@ from rag.cards import Card
 from rag.errors import ConfigError
 from rag.keyword import KeywordIndex, tokenize
 from rag.pipeline import build_pipeline
-from rag.retrieve import Filters, Retriever, scope_for, terms
-from rag.types import Chunk
+from rag.retrieve import Filters, Retriever, page_companions, scope_for, terms
+from rag.types import Chunk, Hit
 
 
 def test_tokens_are_stemmed_words_plain_numbers_and_cjk_bigrams():
@@ -179,3 +179,42 @@ def test_the_reranker_orders_the_fused_hits(filings, tmp_path, monkeypatch):
     retriever = filings.retriever(filings.store)
     hits = retriever.retrieve("Intel total net sales Q2 2023", 2)
     assert hits[0].chunk.text.startswith("Risk factors") and retriever.last_rerank_s is not None
+
+
+def _on_page(source: str, page: int | None, i: int) -> Hit:
+    return Hit(Chunk(f"{source}#{i}", f"text {i}", source, page, i, "h", "d"), 1.0 - i / 100)
+
+
+def test_page_companions_are_the_chunks_just_below_that_share_a_page_of_the_first_k():
+    ranked = [
+        _on_page("/a.pdf", 3, 0),
+        _on_page("/b.pdf", 7, 1),
+        _on_page("/a.pdf", 4, 2),  # another page of a chosen document: not a companion
+        _on_page("/b.pdf", 7, 3),
+        _on_page("/a.pdf", 3, 4),
+        _on_page("/a.pdf", 3, 5),  # past the depth
+    ]
+    assert [h.chunk.chunk_index for h in page_companions(ranked, 2, 5)] == [3, 4]
+    assert [h.chunk.chunk_index for h in page_companions(ranked, 2, 6)] == [3, 4]  # at most k of them
+    assert page_companions(ranked, 2, 2) == [] and page_companions(ranked, 2, 0) == []
+    unpaged = [_on_page("/n.md", None, i) for i in range(4)]
+    assert [h.chunk.chunk_index for h in page_companions(unpaged, 1, 4)] == [1]  # the document stands for its page
+
+
+def test_the_answer_path_shows_a_page_companion_and_ranking_does_not(fake_settings):
+    pipeline = build_pipeline(fake_settings)
+    texts = [
+        "Quarterly gross margin table heading for the three months",
+        "Gross margin three months 40,215 total",
+        "Parking policy for visitors",
+        "Cafeteria opening hours",
+    ]
+    pages = [3, 3, 9, 10]
+    chunks = [Chunk(f"/f.pdf#{i}", t, "/f.pdf", pages[i], i, f"h{i}", "d") for i, t in enumerate(texts)]
+    pipeline.store.replace_source("/f.pdf", chunks, pipeline.embedder)
+    retriever = Retriever(pipeline.embedder, pipeline.store, use_cards=False, page_depth=4)
+    ranked = retriever.retrieve("gross margin for the three months", 4)
+    assert {h.chunk.page for h in ranked[:2]} == {3}, "the two gross margin chunks rank first"
+    first = retriever.retrieve("gross margin for the three months", 1)
+    with_companion = retriever.retrieve("gross margin for the three months", 1, companions=True)
+    assert len(first) == 1 and [h.chunk.id for h in with_companion] == [h.chunk.id for h in ranked[:2]]

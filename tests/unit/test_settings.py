@@ -12,7 +12,7 @@ def test_defaults():
     assert s.collection == "company"
     assert s.llm.model == "qwen2.5-coder-1.5b"
     assert s.embedder.model == "all-minilm-l6-v2"
-    assert s.retrieve.k == 4
+    assert (s.retrieve.k, s.retrieve.page_depth) == (3, 12)
 
 
 def test_environment_overrides_nested_fields():
