@@ -27,9 +27,20 @@ PER_CHUNK = 60
 PER_DOCUMENT = 100
 
 
+def word(n: int) -> str:
+    """The n-th word of the vocabulary, in letters only (the keyword index splits letters from digits: "w12x3"
+    would be four tokens, two of them in every chunk)."""
+    letters = ""
+    while True:
+        n, rest = divmod(n, 26)
+        letters += "abcdefghijklmnopqrstuvwxyz"[rest]
+        if n == 0:
+            return "q" + letters
+
+
 def words(rng: random.Random, n: int) -> list[str]:
     """`n` words drawn Zipf-like: a few common, most rare, as in real text."""
-    return [f"w{min(int(rng.paretovariate(1.1)), VOCABULARY)}x{rng.randrange(7)}" for _ in range(n)]
+    return [word(min(int(rng.paretovariate(1.1)), VOCABULARY) * 7 + rng.randrange(7)) for _ in range(n)]
 
 
 def build(index: Path, size: int, rng: random.Random) -> object:

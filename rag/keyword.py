@@ -85,19 +85,25 @@ def tokenize(text: str, question: bool = False) -> list[str]:
     out: list[str] = []
     if question:
         text = _ZH_QUESTION_WORDS.sub(" ", text)
-    for match in _TOKEN.finditer(text.lower()):
-        tok = match.group()
+    for tok in _TOKEN.findall(text.lower()):
         if CJK.match(tok):
             out.extend(tok)  # characters
             out.extend(tok[i : i + 2] for i in range(len(tok) - 1))
-        elif tok[0].isdigit():
-            tok = tok.replace(",", "")
-            out.append(tok.replace(".", "d") if tok.count(".") == 1 else tok.replace(".", ""))
         else:
-            tok = tok.removesuffix("'s").replace("'", "")
-            if tok and tok not in STOP_WORDS:
-                out.append(_stem(tok))
+            term = _term(tok)
+            if term:
+                out.append(term)
     return out
+
+
+@lru_cache(maxsize=200_000)
+def _term(tok: str) -> str:
+    """The index term of a lower-cased word or number ("" for a stop word): cached, words repeat."""
+    if tok[0].isdigit():
+        tok = tok.replace(",", "")
+        return tok.replace(".", "d") if tok.count(".") == 1 else tok.replace(".", "")
+    tok = tok.removesuffix("'s").replace("'", "")
+    return _stem(tok) if tok and tok not in STOP_WORDS else ""
 
 
 def _table(namespace: str) -> str:
@@ -132,6 +138,8 @@ class KeywordIndex:
             "source TEXT NOT NULL, model TEXT NOT NULL, vec BLOB NOT NULL, PRIMARY KEY (namespace, chunk_id))"
         )
         self._vectors: tuple[object, list[str], list[str], Any] | None = None  # (version, ids, sources, matrix)
+        self._writes = 0  # this connection's commits (PRAGMA data_version counts the other connections')
+        self._counts: tuple[tuple[int, int], int, dict[str, int]] | None = None  # (version, rows, term -> rows)
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Cursor]:
@@ -144,6 +152,7 @@ class KeywordIndex:
                 cur.execute("ROLLBACK")
                 raise
             cur.execute("COMMIT")
+            self._writes += 1
 
     def replace_source(
         self,
@@ -210,23 +219,41 @@ class KeywordIndex:
 
     def search(self, query: str, k: int, sources: Iterable[str] | None = None) -> list[tuple[str, float]]:
         """The k best (chunk id, BM25 score) for `query`'s tokens (any of them), best first; within `sources`
-        when given."""
+        when given. Tokens in at least half of the chunks are left out of the match unless all are: SQLite's
+        BM25 gives them an IDF of 1e-6, so they change no score, while matching them would make SQLite score
+        most of the collection (a question with "total" or "2023" over a folder of filings)."""
         tokens = sorted(set(tokenize(query, question=True)))
         if not tokens:
             return []
-        match = " OR ".join(f'"{t}"' for t in tokens)
-        sql = f"SELECT chunk_id, -bm25({self.table}) AS s FROM {self.table} WHERE {self.table} MATCH ?"
-        params: list[Any] = [match]
         if sources is not None:
             allowed = list(sources)
             if not allowed:
                 return []
-            sql += f" AND source IN ({','.join('?' * len(allowed))})"
-            params += allowed
-        sql += " ORDER BY s DESC LIMIT ?"
-        params.append(k)
         with self._lock:
+            rows, counts = self._term_counts(tokens)
+            tokens = [t for t in tokens if 0 < 2 * counts[t] < rows] or tokens
+            match = " OR ".join(f'"{t}"' for t in tokens)
+            sql = f"SELECT chunk_id, -bm25({self.table}) AS s FROM {self.table} WHERE {self.table} MATCH ?"
+            params: list[Any] = [match]
+            if sources is not None:
+                sql += f" AND source IN ({','.join('?' * len(allowed))})"
+                params += allowed
+            sql += " ORDER BY s DESC LIMIT ?"
+            params.append(k)
             return [(r[0], float(r[1])) for r in self._db.execute(sql, params)]
+
+    def _term_counts(self, tokens: Sequence[str]) -> tuple[int, dict[str, int]]:
+        """The number of chunks, and of chunks holding each token; cached until any connection writes."""
+        version = (int(self._db.execute("PRAGMA data_version").fetchone()[0]), self._writes)
+        if self._counts is None or self._counts[0] != version or len(self._counts[2]) > 100_000:
+            rows = int(self._db.execute(f"SELECT count(*) FROM {self.table}_docsize").fetchone()[0])
+            self._counts = (version, rows, {})
+        _, rows, counts = self._counts
+        for t in tokens:
+            if t not in counts:
+                sql = f"SELECT count(*) FROM {self.table} WHERE {self.table} MATCH ?"
+                counts[t] = int(self._db.execute(sql, (f'"{t}"',)).fetchone()[0])
+        return rows, counts
 
     def vectors(self, source: str, model: str = "") -> dict[str, list[float]]:
         """The multilingual vectors of `model` for `source`'s chunks, by chunk id."""

@@ -28,7 +28,9 @@ def test_keyword_index_replaces_a_source_whole_and_filters_by_source():
     index = KeywordIndex(None, "t")
     index.replace_source("/a.md", [("a1", "Hotels in London cost up to 220 EUR"), ("a2", "Taxis are fine")], None)
     index.replace_source("/b.md", [("b1", "London office opening hours")], {"title": "B"})
-    assert [i for i, _ in index.search("hotel London", 5)] == ["a1", "b1"]
+    assert [i for i, _ in index.search("hotel budget", 5)] == ["a1"]
+    assert {i for i, _ in index.search("London", 5)} == {"a1", "b1"}  # only common tokens: all of them match
+    assert [i for i, _ in index.search("hotel London", 5)] == ["a1"]  # London, in 2 of 3 chunks, weighs nothing
     assert [i for i, _ in index.search("London", 5, sources=["/b.md"])] == ["b1"]
     index.replace_source("/a.md", [("a3", "Hotels are booked by the travel desk")], None)
     assert index.ids() == {"a3", "b1"}
@@ -218,3 +220,27 @@ def test_the_answer_path_shows_a_page_companion_and_ranking_does_not(fake_settin
     first = retriever.retrieve("gross margin for the three months", 1)
     with_companion = retriever.retrieve("gross margin for the three months", 1, companions=True)
     assert len(first) == 1 and [h.chunk.id for h in with_companion] == [h.chunk.id for h in ranked[:2]]
+
+
+def test_tokens_in_half_the_chunks_are_left_out_of_the_match_without_changing_a_score(tmp_path):
+    index = KeywordIndex(tmp_path / "k.sqlite3", "c")
+    texts = [f"quarterly report {i} revenue" for i in range(6)] + ["quarterly report margin", "parking rules"]
+    index.replace_source("/a.md", [(f"a{i}", t) for i, t in enumerate(texts)], None)
+    question = "quarterly report margin and revenue"
+    tokens = " OR ".join(f'"{t}"' for t in sorted(set(tokenize(question, question=True))))
+    every = index._db.execute(
+        f"SELECT chunk_id, -bm25({index.table}) FROM {index.table} WHERE {index.table} MATCH ?", (tokens,)
+    ).fetchall()
+    found = dict(index.search(question, 10))
+    assert list(found) == ["a6"], "quarterly, report (7 of 8 chunks) and revenue (6 of 8) are left out"
+    assert len(every) == 7 and all(abs(found.get(i, 0.0) - s) < 1e-4 for i, s in every)
+    assert index._term_counts(["quarter"]) == (8, {"quarter": 7, "report": 7, "margin": 1, "revenu": 6})
+
+
+def test_term_counts_follow_a_write_by_another_connection(tmp_path):
+    reader, writer = KeywordIndex(tmp_path / "k.sqlite3", "c"), KeywordIndex(tmp_path / "k.sqlite3", "c")
+    writer.replace_source("/a.md", [("a0", "zebra budget"), ("a1", "zebra plan"), ("a2", "lion")], None)
+    assert [i for i, _ in reader.search("zebra lion", 5)] == ["a2"]  # "zebra" in 2 of 3: left out
+    writer.replace_source("/b.md", [(f"b{i}", "lion") for i in range(5)], None)
+    assert reader._term_counts(["lion"]) == (8, {"lion": 6}), "counted afresh after the other's write"
+    assert {i for i, _ in reader.search("zebra lion", 10)} == {"a0", "a1"}  # now "lion" is the common one
