@@ -239,11 +239,13 @@ class ChromaStore:
         self._logical = logical
         self._generation = IndexGeneration(path) if client is None else None
         self._seen = self._generation.current() if self._generation else 0
+        self._size: tuple[int, int] | None = None  # (generation, chunks): Chroma counts them by a full scan
         self.client = client if client is not None else persistent_client(path, self._seen)
         self.collection = self._open(create)
 
     def _changed(self) -> None:
         """Count a committed write, so other processes' stores reopen (this one already sees it)."""
+        self._size = None
         if self._generation is not None:
             self._seen = self._generation.bump()
 
@@ -345,7 +347,8 @@ class ChromaStore:
         if any(c.source != source for c in chunks):
             raise ValueError("every chunk must come from `source`")
         docs = [Document(page_content=c.embed_text, metadata=c.metadata(), id=c.id) for c in chunks]
-        vectors = self._multilingual_vectors(source, chunks, multilingual or self.multilingual)  # may fail: first
+        multilingual = multilingual or self.multilingual
+        vectors = self._multilingual_vectors(source, chunks, multilingual)  # may fail: first
         known = set(self.records.list_keys(group_ids=[source]))
         # a run killed inside index() may have stored vectors before their records: no record names them, so
         # the cleanup below would never remove them
@@ -364,6 +367,7 @@ class ChromaStore:
                 key_encoder=lambda doc: str(doc.id),
             )
         except BaseException:
+            self._size = None
             fresh = [c.id for c in chunks if c.id not in known]
             if fresh:
                 self.collection.delete(ids=fresh)
@@ -371,7 +375,7 @@ class ChromaStore:
             raise
         name = PurePath(source).stem
         rows = [(c.id, f"{c.embed_text}\n{name}") for c in chunks]
-        self.keywords.replace_source(source, rows, card, vectors, (multilingual or self.multilingual or embedder).name)
+        self.keywords.replace_source(source, rows, card, vectors, multilingual.name if multilingual else "")
         self._changed()
         return WriteStats(result["num_added"], result["num_deleted"], result["num_skipped"])
 
@@ -380,8 +384,10 @@ class ChromaStore:
     ) -> dict[str, list[float]]:
         """Multilingual vectors for the chunks written mostly in CJK: the default embedder reads English only, so
         these chunks are also embedded by a model that puts a question in any language near them."""
-        wanted = [c for c in chunks if mostly_cjk(c.text)] if multilingual is not None else []
-        if not wanted or multilingual is None:
+        if multilingual is None:
+            return {}
+        wanted = [c for c in chunks if mostly_cjk(c.text)]
+        if not wanted:
             return {}
         have = self.keywords.vectors(source, multilingual.name)
         todo = [c for c in wanted if c.id not in have]
@@ -407,8 +413,17 @@ class ChromaStore:
         self.client.delete_collection(self.name)
         self._changed()
 
+    def _is_empty(self) -> bool:
+        """No chunk in the collection; counted again only after a write (its generation changed)."""
+        self._follow()
+        if self._generation is None:
+            return int(self.collection.count()) == 0
+        if self._size is None or self._size[0] != self._seen:
+            self._size = (self._seen, int(self.collection.count()))
+        return self._size[1] == 0
+
     def search(self, embedding: Sequence[float], k: int, sources: Sequence[str] | None = None) -> list[Hit]:
-        if self.count() == 0 or (sources is not None and not list(sources)):
+        if (sources is not None and not list(sources)) or self._is_empty():
             return []
         res = self.collection.query(
             query_embeddings=[list(embedding)],
