@@ -134,8 +134,8 @@ class RetrieveSettings(_Strict):
         le=50,
         description=(
             "Chunks retrieved per question; the chunks ranked just below them that share their pages join them "
-            "(page_depth). 3 with page_depth 12: on sec-10q the gold figure reaches the model as often as with "
-            "4 chunks alone for as much text."
+            "(page_depth). 3 with page_depth 12: on sec-10q the gold figure reaches the model more often than "
+            "with 4 chunks alone, for about as much text."
         ),
     )
     page_depth: int = Field(
