@@ -36,7 +36,7 @@ def top_sources(index: Path, env: dict[str, str]) -> list[tuple[str, int]]:
     from rag.settings import load_settings
 
     settings = load_settings(environ={**env, "RAGQA_MODELS_DIR": str(REAL_MODELS)}, index_dir=index)
-    hits = build_pipeline(settings).answerer.retrieve(QUESTION, k=5)
+    hits = build_pipeline(settings).answerer.retriever.retrieve(QUESTION, 5)  # the ranking, without companions
     return [(h.chunk.file_name, h.chunk.page) for h in hits]
 
 
