@@ -240,6 +240,8 @@ class ChromaStore:
         self._generation = IndexGeneration(path) if client is None else None
         self._seen = self._generation.current() if self._generation else 0
         self._size: tuple[int, int] | None = None  # (generation, chunks): Chroma counts them by a full scan
+        self._views: dict[int, tuple[Embedder, Any, Any]] = {}  # id(embedder): (embedder, collection, view)
+        self._views_lock = threading.Lock()
         self.client = client if client is not None else persistent_client(path, self._seen)
         self.collection = self._open(create)
 
@@ -319,13 +321,25 @@ class ChromaStore:
         return int(self.collection.count())
 
     def _langchain_view(self, embedder: Embedder) -> Any:
+        """LangChain's Chroma over this collection, embedding with `embedder`. Making one costs about 45 ms
+        (it builds Chroma's settings), as much as storing a small file, so the last few are kept."""
         from langchain_chroma import Chroma
 
-        return Chroma(
+        key = id(embedder)
+        with self._views_lock:
+            kept = self._views.get(key)
+            if kept is not None and kept[0] is embedder and kept[1] is self.collection:
+                return kept[2]
+        view = Chroma(
             client=self.client,
             collection_name=self.name,
             embedding_function=_LangChainEmbeddings(embedder),  # type: ignore[arg-type]
         )
+        with self._views_lock:
+            self._views[key] = (embedder, self.collection, view)
+            while len(self._views) > 4:
+                self._views.pop(next(iter(self._views)))
+        return view
 
     def replace_source(
         self,
@@ -411,6 +425,7 @@ class ChromaStore:
         self.keywords.drop()
         self.records.delete_keys(self.records.list_keys())
         self.client.delete_collection(self.name)
+        self._views.clear()
         self._changed()
 
     def _is_empty(self) -> bool:
