@@ -44,7 +44,7 @@ def _progress_bar(unit: str) -> Any:
             bar["bar"] = tqdm(total=total, unit=unit, file=sys.stderr, dynamic_ncols=True)
         b = bar["bar"]
         b.n = done
-        b.set_postfix_str(Path(label).name[-40:] if label else "", refresh=False)
+        b.set_postfix_str(label if len(label) <= 60 else "…" + label[-59:], refresh=False)
         b.refresh()
         if done >= total:
             b.close()

@@ -9,7 +9,6 @@ embedded. Not here: removing files that disappeared (ingest.reindex does that), 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import logging
 import os
 import time
@@ -34,10 +33,20 @@ from rag.types import Chunk, Page
 
 logger = logging.getLogger(__name__)
 
-Progress = Callable[[int, int, str], None]  # (files done, files total, current path)
+Progress = Callable[[int, int, str], None]  # (files done, files total, what to show: file, chunks so far)
 Outcome = Literal["added", "updated", "unchanged", "failed"]
 
 _PREFETCH = 2  # files parsed ahead of the one being embedded, per parsing process
+_GROUP_CHUNKS = 256  # chunks of consecutive ready files embedded together
+_AHEAD_BYTES = 4 * 1024 * 1024  # more files are read ahead while together they are smaller than this
+_MAX_AHEAD = 512
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 @dataclass
@@ -202,46 +211,84 @@ class Indexer:
         record = FileRecord(source, doc_hash, len(data), st.st_mtime_ns, len(chunks))
         return Prepared(record, chunks, old is None, card)
 
-    def commit(self, prepared: Prepared) -> int:
+    def commit(self, prepared: Prepared, embedder: Embedder | None = None) -> int:
         """Embed and store one file's chunks (replacing its old ones), then record the file. Returns how
         many chunks were new."""
         card = prepared.card.to_dict() if prepared.card else None
         stats = self.pipeline.store.replace_source(
-            prepared.record.source, prepared.chunks, self.pipeline.embedder, card
+            prepared.record.source, prepared.chunks, embedder or self.pipeline.embedder, card
         )
         self.pipeline.files.put(prepared.record)  # last: a crash before this leaves the file looking changed
         return stats.added
 
     def run(self, files: list[Path], password: str | None = None) -> Iterator[Result]:
-        """Index `files` in order, yielding one Result per file. The next files are read, parsed (by the parser
-        processes, ingest.workers) and chunked by helper threads while the current one is embedded; only a few
-        files are ever held ahead."""
+        """Index `files`, yielding one Result per file (unchanged and failed files as soon as they are known,
+        indexed ones after their group is stored). The next files are read, parsed (by the parser processes,
+        ingest.workers) and chunked by helper threads while the current ones are embedded; only a few files are
+        ever held ahead. Files ready one after another are embedded together, up to _GROUP_CHUNKS chunks, so a
+        folder of small files embeds in full batches; each file is still stored and recorded on its own."""
         workers = self.settings.ingest.parse_workers
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ragqa-load") as pool:
-            ahead: deque[Future[Prepared | None]] = deque()
+            ahead: deque[tuple[Path, Future[Prepared | None], int]] = deque()
             queued = iter(files)
-            for path in itertools.islice(queued, _PREFETCH * workers):
-                ahead.append(pool.submit(self.prepare, path, password))
-            for path in files:
-                future = ahead.popleft()
-                following = next(queued, None)
-                if following is not None:
-                    ahead.append(pool.submit(self.prepare, following, password))
+            held_bytes = 0
+
+            def fill() -> None:  # a few files ahead; many more while they are small
+                nonlocal held_bytes
+                while len(ahead) < _PREFETCH * workers or (held_bytes < _AHEAD_BYTES and len(ahead) < _MAX_AHEAD):
+                    path = next(queued, None)
+                    if path is None:
+                        return
+                    size = _size(path)
+                    ahead.append((path, pool.submit(self.prepare, path, password), size))
+                    held_bytes += size
+
+            fill()
+            group: list[tuple[Path, Prepared]] = []
+            while ahead:
+                path, future, size = ahead.popleft()
+                held_bytes -= size
+                fill()
                 try:
                     prepared = future.result()
-                    if prepared is None:
-                        yield Result(path, "unchanged")
-                        continue
-                    added = self.commit(prepared)
                 except DocumentLoadError as exc:
                     logger.warning("skipped %s: %s", path, exc.reason)
                     yield Result(path, "failed", error=exc.reason)
-                    continue
+                    prepared = None
                 except Exception as exc:  # noqa: BLE001 - one bad file never stops the run
                     logger.exception("failed on %s", path)
                     yield Result(path, "failed", error=f"{type(exc).__name__}: {exc}")
-                    continue
-                yield Result(path, "added" if prepared.is_new else "updated", chunks_added=added)
+                    prepared = None
+                else:
+                    if prepared is None:
+                        yield Result(path, "unchanged")
+                if prepared is not None:
+                    group.append((path, prepared))
+                held = sum(len(p.chunks) for _, p in group)
+                if group and (held >= _GROUP_CHUNKS or not ahead or not ahead[0][1].done()):
+                    yield from self._commit_group(group)
+                    group = []
+
+    def _commit_group(self, group: list[tuple[Path, Prepared]]) -> Iterator[Result]:
+        """Embed the new files' chunks of `group` in one length-sorted batch, then store each file."""
+        embedder: Embedder = self.pipeline.embedder
+        fresh = [c.embed_text for _, p in group if p.is_new for c in p.chunks]
+        try:
+            if fresh:
+                embedder = Prefetched(embedder, fresh)
+        except Exception as exc:  # noqa: BLE001 - the group's files fail, the run goes on
+            logger.exception("embedding failed for %d files", len(group))
+            for path, _ in group:
+                yield Result(path, "failed", error=f"{type(exc).__name__}: {exc}")
+            return
+        for path, prepared in group:
+            try:
+                added = self.commit(prepared, embedder)
+            except Exception as exc:  # noqa: BLE001 - one bad file never stops the run
+                logger.exception("failed on %s", path)
+                yield Result(path, "failed", error=f"{type(exc).__name__}: {exc}")
+                continue
+            yield Result(path, "added" if prepared.is_new else "updated", chunks_added=added)
 
     def index_texts(
         self,
@@ -274,7 +321,7 @@ class Indexer:
                     added += stats.added
             if on_progress:
                 done = min(start + batch, len(docs))
-                on_progress(done, len(docs), docs[done - 1][0])
+                on_progress(done, len(docs), f"{added:,} chunks added")
         return added
 
     def ingest(
@@ -288,8 +335,6 @@ class Indexer:
         files = discover(paths, images=self.settings.ingest.ocr_pages > 0)
         report = IngestReport(files_seen=len(files))
         for i, result in enumerate(self.run(files, password)):
-            if on_progress:
-                on_progress(i + 1, len(files), str(result.path))
             if result.outcome == "failed":
                 report.files_failed.append({"path": str(result.path), "error": result.error})
             elif result.outcome == "unchanged":
@@ -297,6 +342,8 @@ class Indexer:
             else:
                 report.files_indexed += 1
                 report.chunks_added += result.chunks_added
+            if on_progress:
+                on_progress(i + 1, len(files), f"{result.path.name}, {report.chunks_added:,} chunks added")
         report.chunks_total = self.pipeline.store.count()
         report.seconds = time.perf_counter() - started
         return report

@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from ingest.index import Indexer, Progress, discover, source_of
 from rag.collections import CollectionNames
@@ -154,11 +154,12 @@ def _mirror(
     to_check = [p for p in files if not indexer.unchanged_by_stat(p)]
     report.unchanged = len(files) - len(to_check)
     total = len(to_check) + len(gone)
-    done = 0
+    done = chunks = 0
     for result in indexer.run(to_check, password):
         done += 1
+        chunks += result.chunks_added
         if on_progress:
-            on_progress(done, total, str(result.path))
+            on_progress(done, total, f"{result.path.name}, {chunks:,} chunks added")
         if result.outcome == "failed":
             report.failed.append({"path": str(result.path), "error": result.error})
         elif result.outcome == "unchanged":
@@ -174,4 +175,4 @@ def _mirror(
         report.deleted += 1
         done += 1
         if on_progress:
-            on_progress(done, total, source)
+            on_progress(done, total, f"removed {PurePath(source).name}")

@@ -182,3 +182,40 @@ def test_hnsw_settings_reach_chroma(tmp_path):
     later = pipeline(150).store  # ef_search also changes on a built collection
     assert later.collection.configuration["hnsw"]["ef_search"] == 150
     assert later.search(later.collection.get(limit=1, include=["embeddings"])["embeddings"][0], 1)
+
+
+def test_small_files_are_embedded_together_and_each_is_stored(fake_settings, tmp_path):
+    docs = tmp_path / "notes"
+    docs.mkdir()
+    for i in range(60):
+        (docs / f"note{i:02}.txt").write_text(f"Note {i}: the meeting room {i} opens at {i % 12 + 1} o'clock.")
+    indexer, pipeline = make_indexer(fake_settings)
+    seen = []
+    report = indexer.ingest([docs], on_progress=lambda done, total, label: seen.append((done, total, label)))
+    assert report.files_indexed == 60 and report.chunks_added == pipeline.store.count() == 60
+    assert len(pipeline.files.all()) == 60
+    assert pipeline.embedder.calls < 30  # several files per embedding call, not one each
+    assert [s[0] for s in seen] == list(range(1, 61)) and {s[1] for s in seen} == {60}
+    assert seen[-1][2].endswith("60 chunks added")  # progress shows chunks, not only files
+    hit = pipeline.store.search(pipeline.embedder.embed_query("meeting room 37 opens"), k=1)[0]
+    assert hit.chunk.source.endswith("note37.txt")
+
+
+def test_one_file_of_a_group_failing_to_store_leaves_the_others_stored(fake_settings, tmp_path, monkeypatch):
+    docs = tmp_path / "notes"
+    docs.mkdir()
+    for i in range(10):
+        (docs / f"note{i}.txt").write_text(f"Note {i} says the canteen serves soup number {i}.")
+    indexer, pipeline = make_indexer(fake_settings)
+    real = pipeline.store.replace_source
+
+    def replace_source(source, chunks, embedder, card=None):
+        if source.endswith("note4.txt"):
+            raise OSError("disk full")
+        return real(source, chunks, embedder, card)
+
+    monkeypatch.setattr(pipeline.store, "replace_source", replace_source)
+    report = indexer.ingest([docs])
+    assert report.files_indexed == 9 and pipeline.store.count() == 9
+    assert [f["path"].rsplit("/", 1)[-1] for f in report.files_failed] == ["note4.txt"]
+    assert "disk full" in report.files_failed[0]["error"]

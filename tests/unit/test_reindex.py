@@ -262,10 +262,10 @@ def test_a_new_embedding_model_rebuilds_beside_the_old_and_switches_atomically(t
     seen_during_build = []
     real_commit = Indexer.commit
 
-    def commit_and_query(self, prepared):
+    def commit_and_query(self, prepared, embedder=None):
         reader = build_pipeline(settings_for(tmp_path), embedder=HashingEmbedder(dim=256))
         seen_during_build.append(len(reader.answerer.retriever.retrieve("topic1 fact2", k=3)))  # old collection serves
-        return real_commit(self, prepared)
+        return real_commit(self, prepared, embedder)
 
     monkeypatch.setattr(Indexer, "commit", commit_and_query)
     report = reindex(build_pipeline(settings_for(tmp_path), embedder=new_model), [src])
