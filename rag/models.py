@@ -47,6 +47,7 @@ class ModelSpec:
     weights_file: str = ""  # folders only: the file that `bytes` and `sha256` describe
     description: str = ""
     suffix: str = ".gguf"  # single-file models: the installed file's extension
+    int8_onnx: bool = False  # folders only: rag.onnx_embedder runs it (BERT, mean pooling)
 
     @property
     def is_folder(self) -> bool:
@@ -110,6 +111,7 @@ CATALOG: dict[str, ModelSpec] = {
             sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
             weights_file="model.safetensors",
             description="sentence-transformers/all-MiniLM-L6-v2, 384-d, 256-token window (default embedder)",
+            int8_onnx=True,
         ),
         ModelSpec(
             name="multilingual-e5-small",

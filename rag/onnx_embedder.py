@@ -59,6 +59,16 @@ def _pooling(path: Path) -> tuple[int, bool]:
     return int(bert.get("max_seq_length", 256)), "Normalize" in kinds
 
 
+def supports(path: Path) -> bool:
+    """Whether `path` is a sentence-transformers folder this backend runs: a BERT model, mean pooling."""
+    try:
+        config = json.loads((path / "config.json").read_text())
+        _pooling(path)
+    except (OSError, ValueError, KeyError, ConfigError):
+        return False
+    return config.get("model_type") == "bert"
+
+
 def export_int8(path: Path) -> Path:
     """`path`/onnx-int8/model.onnx, exported and quantised on first use (about 10 s), checked, then kept."""
     out = path / EXPORT_DIR / "model.onnx"

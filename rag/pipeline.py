@@ -21,6 +21,7 @@ from rag.fakes import HashingEmbedder, ReplayGenerator
 from rag.llm import LlamaCppGenerator
 from rag.models import CATALOG, resolve
 from rag.onnx_embedder import SUFFIX as ONNX_SUFFIX
+from rag.onnx_embedder import supports as onnx_supports
 from rag.prompt import warm_up_prompts
 from rag.queue import QueuedGenerator
 from rag.records import FileRecords
@@ -46,13 +47,12 @@ class Pipeline:
         if s.mode == "fake":
             return HashingEmbedder()
         path = resolve(s.embedder.model, s.models_dir)
-        if path.is_file():  # sentence-transformers models are folders; a single file is E5's 4-bit model
-            if s.embedder.backend != "torch":
-                raise ConfigError(f"{path}: the {s.embedder.backend} backend is for sentence-transformers folders")
+        backend = self.embedder_backend
+        if backend == "e5":  # sentence-transformers models are folders; a single file is E5's 4-bit model
             from rag.e5_embedder import E5Embedder
 
             return E5Embedder(path, s.embedder.model, s.embedder.batch_size)
-        if s.embedder.backend == "onnx-int8":
+        if backend == "onnx-int8":
             from rag.onnx_embedder import OnnxEmbedder
 
             return OnnxEmbedder(path, self.embedder_name, s.embedder.batch_size)
@@ -135,8 +135,24 @@ class Pipeline:
             return self.embedder.name
         if self.settings.mode == "fake":
             return HashingEmbedder().name  # a throwaway: building it costs nothing
-        embedder = self.settings.embedder
-        return embedder.model + (ONNX_SUFFIX if embedder.backend == "onnx-int8" else "")
+        return self.settings.embedder.model + (ONNX_SUFFIX if self.embedder_backend == "onnx-int8" else "")
+
+    @cached_property
+    def embedder_backend(self) -> str:
+        """What runs the embedder: "torch", "onnx-int8" or "e5" (a single-file E5 model's own engine). Known
+        without loading the model: `auto` asks the catalog, or looks at a folder's configuration."""
+        s = self.settings.embedder
+        spec = CATALOG.get(s.model)
+        path = spec.path(self.settings.models_dir) if spec else Path(s.model).expanduser()
+        if (spec and not spec.is_folder) or (not spec and path.is_file()):
+            if s.backend == "onnx-int8":
+                raise ConfigError(f"{path}: the onnx-int8 backend is for sentence-transformers folders")
+            return "e5"
+        if s.backend != "auto":
+            return s.backend
+        if spec:
+            return "onnx-int8" if spec.int8_onnx else "torch"
+        return "onnx-int8" if onnx_supports(path) else "torch"
 
     @cached_property
     def physical_collection(self) -> str:

@@ -35,11 +35,13 @@ class EmbedderSettings(_Strict):
     )
     batch_size: int = Field(32, ge=1, description="Texts embedded per forward pass.")
     device: str = Field("cpu", description="torch device for the embedder.")
-    backend: Literal["torch", "onnx-int8"] = Field(
-        "torch",
+    backend: Literal["auto", "torch", "onnx-int8"] = Field(
+        "auto",
         description=(
-            "`onnx-int8`: the same weights exported and quantised once (rag.onnx_embedder), faster on CPU; "
-            "vectors differ slightly, so switching rebuilds the collection."
+            "`onnx-int8`: the same weights exported and quantised once (rag.onnx_embedder), about 2x faster on "
+            "CPU, SciFact nDCG@10 within 0.002 of torch fp32; `auto`: onnx-int8 for the models it runs (BERT "
+            "with mean pooling: the default embedder), torch for the rest. Vectors differ slightly, so switching "
+            "rebuilds the collection. A single-file E5 model always runs on its own engine."
         ),
     )
     multilingual: str | None = Field(

@@ -40,6 +40,7 @@ from rag.embedder import Embedder
 from rag.errors import ConfigError, IndexMismatchError, RagError
 from rag.guard import remove_instructions
 from rag.keyword import KeywordIndex, mostly_cjk
+from rag.onnx_embedder import SUFFIX as ONNX_SUFFIX
 from rag.records import DB_NAME, IndexGeneration, chunk_record_manager
 from rag.types import Chunk, Hit
 
@@ -291,9 +292,12 @@ class ChromaStore:
         meta = col.metadata or {}
         model, built_dim = meta.get("embedding_model"), meta.get("embedding_dim")
         if model != self.embedding_model:
+            back = "Set the embedder back"
+            if self.embedding_model == f"{model}{ONNX_SUFFIX}":  # built before int8 ONNX became the default
+                back = "Set RAGQA_EMBEDDER__BACKEND=torch to keep reading it"
             raise IndexMismatchError(
                 f"collection {self.name!r} in {self.path} was built with embedding model {model!r} "
-                f"({built_dim}-d), but {self.embedding_model!r} is configured. Set the embedder back, rebuild "
+                f"({built_dim}-d), but {self.embedding_model!r} is configured. {back}, rebuild "
                 "the collection with `ragqa reindex SOURCE_DIR...`, or use another --collection or --index.",
                 built_with=str(model),
             )
