@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import IndexLockedError, RagError
-from rag.models import DEFAULT_MODELS, list_models, offline_hub, pull
+from rag.models import DEFAULT_MODELS, list_models, offline_hub, pull, resolve
 from rag.settings import Settings, load_settings
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL, EXIT_LOCKED = 0, 1, 2, 3, 4
@@ -245,6 +245,14 @@ def cmd_models(args: argparse.Namespace) -> int:
 
     for path in pull(names, settings.models_dir, settings.downloads_dir, progress=report):
         print(path)
+    if settings.embedder.model in names and settings.embedder.backend != "torch":
+        from rag.pipeline import build_pipeline
+
+        if build_pipeline(settings).embedder_backend == "onnx-int8":  # export now, not at the first question
+            from rag.onnx_embedder import export_int8
+
+            report(f"int8 ONNX export of {settings.embedder.model}", 1, 1)
+            print(export_int8(resolve(settings.embedder.model, settings.models_dir)))
     return EXIT_OK
 
 
