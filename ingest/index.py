@@ -228,7 +228,8 @@ class Indexer:
         ever held ahead. Files ready one after another are embedded together, up to _GROUP_CHUNKS chunks, so a
         folder of small files embeds in full batches; each file is still stored and recorded on its own."""
         workers = self.settings.ingest.parse_workers
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ragqa-load") as pool:
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ragqa-load")
+        try:
             ahead: deque[tuple[Path, Future[Prepared | None], int]] = deque()
             queued = iter(files)
             held_bytes = 0
@@ -268,6 +269,8 @@ class Indexer:
                 if group and (held >= _GROUP_CHUNKS or not ahead or not ahead[0][1].done()):
                     yield from self._commit_group(group)
                     group = []
+        finally:  # also when stopped early (Ctrl-C, a closed generator): files not started are not parsed
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _commit_group(self, group: list[tuple[Path, Prepared]]) -> Iterator[Result]:
         """Embed the new files' chunks of `group` in one length-sorted batch, then store each file."""

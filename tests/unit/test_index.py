@@ -219,3 +219,18 @@ def test_one_file_of_a_group_failing_to_store_leaves_the_others_stored(fake_sett
     assert report.files_indexed == 9 and pipeline.store.count() == 9
     assert [f["path"].rsplit("/", 1)[-1] for f in report.files_failed] == ["note4.txt"]
     assert "disk full" in report.files_failed[0]["error"]
+
+
+def test_a_run_stopped_early_parses_no_more_of_the_files_read_ahead(fake_settings, tmp_path):
+    docs = tmp_path / "notes"
+    docs.mkdir()
+    for i in range(200):
+        (docs / f"note{i:03}.txt").write_text(f"Note {i}.")
+    indexer, _ = make_indexer(fake_settings)
+    prepared = []
+    real = indexer.prepare
+    indexer.prepare = lambda path, password=None: prepared.append(path) or real(path, password)
+    results = indexer.run(discover([docs]))
+    next(results)
+    results.close()  # what Ctrl-C does to the loop
+    assert len(prepared) < 200
