@@ -184,11 +184,17 @@ def test_hnsw_settings_reach_chroma(tmp_path):
     assert later.search(later.collection.get(limit=1, include=["embeddings"])["embeddings"][0], 1)
 
 
-def test_small_files_are_embedded_together_and_each_is_stored(fake_settings, tmp_path):
+def notes(tmp_path, count, text):
+    """A folder of `count` one-line text files, note000.txt ...; `text(i)` is file i's line."""
     docs = tmp_path / "notes"
     docs.mkdir()
-    for i in range(60):
-        (docs / f"note{i:02}.txt").write_text(f"Note {i}: the meeting room {i} opens at {i % 12 + 1} o'clock.")
+    for i in range(count):
+        (docs / f"note{i:03}.txt").write_text(text(i))
+    return docs
+
+
+def test_small_files_are_embedded_together_and_each_is_stored(fake_settings, tmp_path):
+    docs = notes(tmp_path, 60, lambda i: f"Note {i}: the meeting room {i} opens at {i % 12 + 1} o'clock.")
     indexer, pipeline = make_indexer(fake_settings)
     seen = []
     report = indexer.ingest([docs], on_progress=lambda done, total, label: seen.append((done, total, label)))
@@ -198,34 +204,28 @@ def test_small_files_are_embedded_together_and_each_is_stored(fake_settings, tmp
     assert [s[0] for s in seen] == list(range(1, 61)) and {s[1] for s in seen} == {60}
     assert seen[-1][2].endswith("60 chunks added")  # progress shows chunks, not only files
     hit = pipeline.store.search(pipeline.embedder.embed_query("meeting room 37 opens"), k=1)[0]
-    assert hit.chunk.source.endswith("note37.txt")
+    assert hit.chunk.source.endswith("note037.txt")
 
 
 def test_one_file_of_a_group_failing_to_store_leaves_the_others_stored(fake_settings, tmp_path, monkeypatch):
-    docs = tmp_path / "notes"
-    docs.mkdir()
-    for i in range(10):
-        (docs / f"note{i}.txt").write_text(f"Note {i} says the canteen serves soup number {i}.")
+    docs = notes(tmp_path, 10, lambda i: f"Note {i} says the canteen serves soup number {i}.")
     indexer, pipeline = make_indexer(fake_settings)
     real = pipeline.store.replace_source
 
     def replace_source(source, chunks, embedder, card=None):
-        if source.endswith("note4.txt"):
+        if source.endswith("note004.txt"):
             raise OSError("disk full")
         return real(source, chunks, embedder, card)
 
     monkeypatch.setattr(pipeline.store, "replace_source", replace_source)
     report = indexer.ingest([docs])
     assert report.files_indexed == 9 and pipeline.store.count() == 9
-    assert [f["path"].rsplit("/", 1)[-1] for f in report.files_failed] == ["note4.txt"]
+    assert [f["path"].rsplit("/", 1)[-1] for f in report.files_failed] == ["note004.txt"]
     assert "disk full" in report.files_failed[0]["error"]
 
 
 def test_a_run_stopped_early_parses_no_more_of_the_files_read_ahead(fake_settings, tmp_path):
-    docs = tmp_path / "notes"
-    docs.mkdir()
-    for i in range(200):
-        (docs / f"note{i:03}.txt").write_text(f"Note {i}.")
+    docs = notes(tmp_path, 200, lambda i: f"Note {i}.")
     indexer, _ = make_indexer(fake_settings)
     prepared = []
     real = indexer.prepare
