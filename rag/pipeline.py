@@ -150,6 +150,8 @@ class Pipeline:
             return "e5"
         if s.backend != "auto":
             return s.backend
+        if s.device != "cpu":  # a GPU runs torch; the int8 export is for CPUs
+            return "torch"
         if spec:
             return "onnx-int8" if spec.int8_onnx else "torch"
         return "onnx-int8" if onnx_supports(path) else "torch"

@@ -35,6 +35,7 @@ def test_the_default_embedder_runs_as_int8_onnx_and_says_so_in_its_name(tmp_path
     assert default.embedder_name == "all-minilm-l6-v2+onnx-int8"
     torch = pipeline_for(tmp_path, backend="torch")
     assert (torch.embedder_backend, torch.embedder_name) == ("torch", "all-minilm-l6-v2")
+    assert pipeline_for(tmp_path, device="cuda").embedder_backend == "torch"
 
 
 def test_e5_runs_on_its_own_engine_whatever_auto_says(tmp_path):
