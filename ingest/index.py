@@ -29,6 +29,7 @@ from rag.embedder import Embedder
 from rag.errors import DocumentLoadError
 from rag.pipeline import Pipeline
 from rag.records import FileRecord
+from rag.store import embedded_text
 from rag.types import Chunk, Page
 
 logger = logging.getLogger(__name__)
@@ -225,7 +226,7 @@ class Indexer:
         """Index `files`, yielding one Result per file (unchanged and failed files as soon as they are known,
         indexed ones after their group is stored). The next files are read, parsed (by the parser processes,
         ingest.workers) and chunked by helper threads while the current ones are embedded; only a few files are
-        ever held ahead. Files ready one after another are embedded together, up to _GROUP_CHUNKS chunks, so a
+        ever held ahead. Consecutive files are embedded together until they hold _GROUP_CHUNKS chunks, so a
         folder of small files embeds in full batches; each file is still stored and recorded on its own."""
         workers = self.settings.ingest.parse_workers
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ragqa-load")
@@ -266,7 +267,8 @@ class Indexer:
                 if prepared is not None:
                     group.append((path, prepared))
                 held = sum(len(p.chunks) for _, p in group)
-                if group and (held >= _GROUP_CHUNKS or not ahead or not ahead[0][1].done()):
+                # groups depend on the files only, never on timing: int8 vectors depend a little on their batch
+                if group and (held >= _GROUP_CHUNKS or not ahead):
                     yield from self._commit_group(group)
                     group = []
         finally:  # also when stopped early (Ctrl-C, a closed generator): files not started are not parsed
@@ -275,7 +277,7 @@ class Indexer:
     def _commit_group(self, group: list[tuple[Path, Prepared]]) -> Iterator[Result]:
         """Embed the new files' chunks of `group` in one length-sorted batch, then store each file."""
         embedder: Embedder = self.pipeline.embedder
-        fresh = [c.embed_text for _, p in group if p.is_new for c in p.chunks]
+        fresh = [embedded_text(c.embed_text) for _, p in group if p.is_new for c in p.chunks]
         try:
             if fresh:
                 embedder = Prefetched(embedder, fresh)
@@ -315,7 +317,8 @@ class Indexer:
                 if chunks:
                     group.append((FileRecord(source, doc_hash, len(text), 0, len(chunks)), chunks, card))
             if group:
-                embedder = Prefetched(self.pipeline.embedder, [c.embed_text for _, cs, _ in group for c in cs])
+                texts = [embedded_text(c.embed_text) for _, cs, _ in group for c in cs]
+                embedder = Prefetched(self.pipeline.embedder, texts)
                 for record, chunks, card in group:
                     stats = self.pipeline.store.replace_source(
                         record.source, chunks, embedder, card.to_dict() if card else None

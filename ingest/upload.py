@@ -24,6 +24,7 @@ from rag.cards import make_card
 from rag.embedder import Embedder
 from rag.errors import DocumentLoadError
 from rag.keyword import mostly_cjk
+from rag.store import embedded_text
 from rag.types import Page
 
 # What a user may upload, by extension, and what the content must look like.
@@ -127,7 +128,8 @@ def index_upload(
         return embedded
 
     # embedded first, then written in one go: an upload stopped part-way leaves nothing in the session
-    vectors = Prefetched(embedder, [c.embed_text for c in chunks], batch=64, on_batch=progress(0, "chunks"))
+    texts = [embedded_text(c.embed_text) for c in chunks]
+    vectors = Prefetched(embedder, texts, batch=64, on_batch=progress(0, "chunks"))
     multilingual = None
     if store.multilingual is not None and cjk:
         multilingual = Prefetched(store.multilingual, cjk, batch=16, on_batch=progress(len(chunks), "CJK chunks"))

@@ -182,6 +182,11 @@ def http_client(url: str, token: str | None = None) -> Any:
         raise RagError(f"cannot reach the Chroma server at {url}: {exc}") from exc
 
 
+def embedded_text(text: str) -> str:
+    """What the store embeds of a chunk's text: the text without its sentences addressed to an AI."""
+    return remove_instructions(text, marker="")[0]
+
+
 class _LangChainEmbeddings:
     """Our Embedder seen as LangChain `Embeddings` (what langchain_chroma.Chroma calls). A chunk is embedded
     without its sentences addressed to an AI (rag.guard): a planted "system" turn would otherwise pull the
@@ -191,7 +196,7 @@ class _LangChainEmbeddings:
         self.embedder = embedder
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return self.embedder.embed([remove_instructions(t, marker="")[0] for t in texts])
+        return self.embedder.embed([embedded_text(t) for t in texts])
 
     def embed_query(self, text: str) -> list[float]:
         return self.embedder.embed_query(text)
