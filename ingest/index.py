@@ -103,7 +103,7 @@ class Prefetched:
     ) -> None:
         self.embedder = embedder
         self.name = embedder.name
-        unique = sorted(set(texts), key=len)
+        unique = sorted(set(texts), key=lambda t: (len(t), t))  # the same batches in every process
         if on_batch is None:
             self._vectors = dict(zip(unique, embedder.embed(unique), strict=True))
             return
