@@ -244,3 +244,13 @@ def test_term_counts_follow_a_write_by_another_connection(tmp_path):
     writer.replace_source("/b.md", [(f"b{i}", "lion") for i in range(5)], None)
     assert reader._term_counts(["lion"]) == (8, {"lion": 6}), "counted afresh after the other's write"
     assert {i for i, _ in reader.search("zebra lion", 10)} == {"a0", "a1"}  # now "lion" is the common one
+
+
+def test_a_question_of_only_common_tokens_scans_a_small_collection_but_not_a_large_one(tmp_path, monkeypatch):
+    index = KeywordIndex(tmp_path / "k.sqlite3", "c")
+    texts = ["lion lion lion zebra", "lion zebra", "lion zebra zebra", "parking"]
+    index.replace_source("/a.md", [(f"a{i}", t) for i, t in enumerate(texts)], None)
+    assert [i for i, _ in index.search("lion", 5)] == ["a0", "a1", "a2"], "3 of 4: ordered by frequency alone"
+    monkeypatch.setattr("rag.keyword._SCAN_ALL", 3)
+    assert index.search("lion", 5) == [], "every token in half the chunks or more: no scan past _SCAN_ALL"
+    assert [i for i, _ in index.search("lion parking", 5)] == ["a3"], "a telling token is still matched"
