@@ -32,28 +32,39 @@ def _ocr() -> Any:
         return _engine
 
 
-def _lines(result: list[Any] | None) -> str:
-    """RapidOCR's boxes as text in reading order: boxes whose vertical centres are within half a line's
-    height of each other form one line, read left to right."""
+Box = tuple[float, float, float, float]  # left, top, right, bottom, in pixels
+
+
+def _boxes(result: list[Any] | None) -> list[tuple[float, float, float, str, Box]]:
+    """RapidOCR's confident boxes as (vertical centre, height, left, text, box), top to bottom."""
     boxes = []
     for box, text, score in result or []:
         if float(score) < 0.5 or not str(text).strip():
             continue
-        ys = [p[1] for p in box]
-        boxes.append((sum(ys) / len(ys), max(ys) - min(ys), min(p[0] for p in box), str(text).strip()))
-    boxes.sort()
-    lines: list[list[tuple[float, str]]] = []
+        xs, ys = [p[0] for p in box], [p[1] for p in box]
+        rect = (min(xs), min(ys), max(xs), max(ys))
+        boxes.append((sum(ys) / len(ys), max(ys) - min(ys), min(xs), str(text).strip(), rect))
+    return sorted(boxes, key=lambda b: (b[0], b[2]))
+
+
+def _reading_order(result: list[Any] | None) -> list[list[tuple[str, Box]]]:
+    """The boxes in lines, in reading order: boxes whose vertical centres are within half a line's height of
+    each other form one line, read left to right."""
+    lines: list[list[tuple[float, str, Box]]] = []
     last_y, last_h = None, 0.0
-    for y, h, x, text in boxes:
+    for y, h, x, text, rect in _boxes(result):
         if last_y is None or y - last_y > max(h, last_h) / 2:
             lines.append([])
             last_y, last_h = y, h
-        lines[-1].append((x, text))
-    return "\n".join(" ".join(t for _, t in sorted(line)) for line in lines)
+        lines[-1].append((x, text, rect))
+    return [[(text, rect) for _, text, rect in sorted(line, key=lambda b: b[0])] for line in lines]
 
 
-def read_image(image: Any) -> str:
-    """The text of one image (a numpy RGB array or a PIL image)."""
+def _lines(result: list[Any] | None) -> str:
+    return "\n".join(" ".join(text for text, _ in line) for line in _reading_order(result))
+
+
+def _recognise(image: Any) -> list[Any] | None:
     import numpy as np
     from PIL import Image
 
@@ -63,7 +74,18 @@ def read_image(image: Any) -> str:
     if max(image.size) > MAX_SIDE:
         image.thumbnail((MAX_SIDE, MAX_SIDE))
     result, _ = _ocr()(np.asarray(image))
-    return _lines(result)
+    return result  # type: ignore[no-any-return]
+
+
+def read_image(image: Any) -> str:
+    """The text of one image (a numpy RGB array or a PIL image)."""
+    return _lines(_recognise(image))
+
+
+def read_boxes(image: Any) -> list[tuple[Box, str]]:
+    """Each piece of text `read_image` reads, with its box, in the same reading order. The image must be at
+    most MAX_SIDE pixels a side (boxes are in its pixels)."""
+    return [(rect, text) for line in _reading_order(_recognise(image)) for text, rect in line]
 
 
 def read_pdf_page(data: bytes, number: int, password: str | None = None) -> str:

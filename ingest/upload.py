@@ -19,6 +19,7 @@ from typing import Any
 from ingest.chunk import Chunker
 from ingest.index import Prefetched
 from ingest.load import sniff
+from ingest.pageview import Context, PageView, in_context
 from ingest.workers import ParseLimits, parser_pool
 from rag.cards import make_card
 from rag.embedder import Embedder
@@ -83,6 +84,7 @@ def parse_upload(name: str, data: bytes, limits: UploadLimits, password: str | N
 class Uploaded:
     chunks: int
     ocr_pages: int  # pages (or images) whose text was read by OCR
+    source: str = ""  # what its chunks name as their source
 
     def state(self) -> str:
         """How the upload is listed: "ready, 12 chunks" (", 2 pages read by OCR")."""
@@ -136,4 +138,18 @@ def index_upload(
     store.replace_source(source, chunks, vectors, card.to_dict(), multilingual=multilingual)
     if on_progress:
         on_progress(1.0, f"{name}: {len(chunks)} chunks ready")
-    return Uploaded(len(chunks), sum(p.ocr for p in pages))
+    return Uploaded(len(chunks), sum(p.ocr for p in pages), source)
+
+
+def view_passage(
+    name: str, data: bytes, page: int | None, passage: str, limits: UploadLimits
+) -> PageView | Context | None:
+    """Where a cited passage stands in its file (an upload's bytes, or a company document's), worked out by a
+    worker of the parser pool within the limits: a PDF's page drawn with the passage marked; any other file's
+    passage within its text, or None when the text no longer holds it (the file changed since)."""
+    if PurePath(name).suffix.lower() == ".pdf" and page is not None:
+        pool = parser_pool(limits.workers, limits.parse_memory_mb)
+        return pool.render_page(data, page, passage, limits.parse_seconds + limits.ocr_seconds)
+    parse = ParseLimits(limits.parse_seconds, limits.parse_memory_mb)
+    pages = parser_pool(limits.workers, limits.parse_memory_mb).parse(safe_name(name), data, parse)
+    return in_context("\n\n".join(p.text for p in pages if page is None or p.page == page), passage)

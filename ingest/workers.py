@@ -8,7 +8,8 @@ may hold locks), have the parsers imported once, and die with it when the parent
 run leaves no parser behind. `ragqa ingest`/`reindex` and uploads share this; several files are parsed at
 once while the calling process chunks and embeds. A PDF's pages without a text layer are then read by OCR
 (ingest.ocr) one page per task, each with its own time limit, at most `ocr_pages` of them per file; a page
-that fails or times out is left out and logged, and a file none of whose pages could be read fails.
+that fails or times out is left out and logged, and a file none of whose pages could be read fails. The
+page a reader opens from a citation is drawn here too (ingest.pageview), under a time limit.
 Not here: what parsing does (ingest.load), chunking and embedding (ingest.index), upload checks (ingest.upload).
 """
 
@@ -25,6 +26,7 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from ingest.load import NO_TEXT_LAYER, load_document
+from ingest.pageview import PageView
 from rag.errors import DocumentLoadError
 from rag.types import Page
 
@@ -102,6 +104,18 @@ def _ocr_page(data: bytes, number: int, password: str | None) -> tuple[str, str]
         return "error", f"{type(exc).__name__}: {exc}"
 
 
+def _render_page(data: bytes, number: int, passage: str, password: str | None) -> tuple[str, Any]:
+    """In a worker: ("ok", PageView of PDF page `number` with `passage` marked) or ("error", reason)."""
+    from ingest.pageview import render_page
+
+    try:
+        return "ok", render_page(data, number, passage, password)
+    except MemoryError:
+        return "error", "out of memory"
+    except Exception as exc:  # noqa: BLE001 - this view's failure only
+        return "error", f"{type(exc).__name__}: {exc}"
+
+
 class ParserPool:
     """`workers` parser processes with `memory_mb` each; `submit` a file, then `pages` for its result."""
 
@@ -173,6 +187,22 @@ class ParserPool:
         if not out:
             raise DocumentLoadError(name, f"{NO_TEXT_LAYER}; OCR read no text ({'; '.join(failures[:3])})")
         return out
+
+    def render_page(
+        self, data: bytes, number: int, passage: str, seconds: float, password: str | None = None
+    ) -> PageView:
+        """Page `number` of the PDF `data` with `passage` marked (ingest.pageview), drawn by a worker within
+        `seconds`; DocumentLoadError with the reason otherwise."""
+        future = self._pool.schedule(_render_page, args=(data, number, passage, password), timeout=seconds)
+        try:
+            status, payload = future.result()
+        except TimeoutError:
+            raise DocumentLoadError(f"page {number}", f"took longer than {seconds:g} s to draw") from None
+        except Exception as exc:  # noqa: BLE001 - the worker died: memory, a crash
+            raise DocumentLoadError(f"page {number}", f"the drawing process died ({type(exc).__name__})") from None
+        if status != "ok":
+            raise DocumentLoadError(f"page {number}", payload)
+        return payload  # type: ignore[no-any-return]
 
     def close(self) -> None:
         self._pool.stop()

@@ -1,5 +1,6 @@
 """Per-session upload collections: one in-memory Chroma collection per browser session, never on disk and never
-mixed with the company index, dropped when the session clears it or after it has been idle for a TTL.
+mixed with the company index, dropped when the session clears it or after it has been idle for a TTL. The
+uploaded files' bytes are kept with it (in memory, up to a limit), so a citation can show its page.
 
 Not here: checking and parsing uploads (ingest.upload), the Streamlit session itself (app/).
 """
@@ -25,6 +26,7 @@ class UploadSessions:
         dim: Callable[[], int],
         ttl_seconds: float = 3600.0,
         multilingual: Embedder | None = None,
+        keep_bytes: int = 100 * 1024 * 1024,
     ) -> None:
         import chromadb
         from chromadb.config import Settings as ChromaSettings
@@ -33,9 +35,11 @@ class UploadSessions:
         self.dim = dim
         self.ttl_seconds = ttl_seconds
         self.multilingual = multilingual
+        self.keep_bytes = keep_bytes  # of uploaded files kept per session for the page view
         self.client = chromadb.EphemeralClient(settings=ChromaSettings(anonymized_telemetry=False))
         self._stores: dict[str, ChromaStore] = {}
         self._files: dict[str, list[tuple[str, str]]] = {}  # (file name, its state), in upload order
+        self._documents: dict[str, dict[str, bytes]] = {}  # source -> the upload's bytes, for the page view
         self._last_used: dict[str, float] = {}
         self._lock = threading.Lock()
 
@@ -67,9 +71,22 @@ class UploadSessions:
         with self._lock:
             return list(self._files.get(session_id, []))
 
-    def add_file(self, session_id: str, name: str, state: str) -> None:
+    def add_file(
+        self, session_id: str, name: str, state: str, source: str | None = None, data: bytes | None = None
+    ) -> None:
+        """List an upload with its state; an indexed one's bytes are kept under its chunks' `source`, so a
+        citation can show its page, while the session's kept bytes stay within `keep_bytes`."""
         with self._lock:
             self._files.setdefault(session_id, []).append((name, state))
+            if source is not None and data is not None:
+                kept = self._documents.setdefault(session_id, {})
+                if sum(map(len, kept.values())) + len(data) <= self.keep_bytes:
+                    kept[source] = data
+
+    def document(self, session_id: str, source: str) -> bytes | None:
+        """The bytes of the session's upload whose chunks carry `source`, if kept."""
+        with self._lock:
+            return self._documents.get(session_id, {}).get(source)
 
     def has(self, session_id: str) -> bool:
         with self._lock:
@@ -80,6 +97,7 @@ class UploadSessions:
         with self._lock:
             store = self._stores.pop(session_id, None)
             self._files.pop(session_id, None)
+            self._documents.pop(session_id, None)
             self._last_used.pop(session_id, None)
         if store is not None:
             self.client.delete_collection(store.name)

@@ -10,7 +10,7 @@ from pathlib import PurePath
 import streamlit as st
 
 from app.state import get_pipeline
-from app.views.common import conversation
+from app.views.common import company_file, conversation
 from rag.cards import Card
 from rag.errors import RagError
 from rag.pipeline import Pipeline
@@ -48,6 +48,7 @@ def render() -> None:
         "chat",
         "Ask a question about the company documents",
         lambda q, turns, on_wait: pipeline.answerer.ask(q, history=turns, on_wait=on_wait, filters=filters),
+        company_file,
     )
 
 

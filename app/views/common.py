@@ -1,4 +1,5 @@
-"""Widgets shared by the chat pages: a conversation with streamed answers and their sources.
+"""Widgets shared by the chat pages: a conversation with streamed answers and their sources, each source
+openable where it stands (its PDF page with the passage marked, or its text around it).
 
 Document text and file names are always shown with st.text (never as HTML or Markdown); answers are Markdown
 without HTML (Streamlit escapes it) and without live links or images (`inert_markdown`): an answer written from
@@ -7,15 +8,18 @@ a planted document must not make the browser fetch anything.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterator
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any
 
 import streamlit as st
 
+from ingest.pageview import Context, PageView
+from ingest.upload import UploadLimits, view_passage
 from rag.answer import AnswerStream, Turn
-from rag.errors import RagError
+from rag.errors import DocumentLoadError, RagError
 
 _IMAGE = re.compile(r"!\[([^\]]*)\]\s*(\([^)]*\)|\[[^\]]*\])")
 _LINK = re.compile(r"\[([^\]]*)\]\s*\(([^)]*)\)")
@@ -52,16 +56,76 @@ def stream_answer(pieces: Iterator[str]) -> str:
     return text
 
 
-def show_sources(sources: list[dict[str, object]]) -> None:
+Load = Callable[[str], bytes | None]  # a source's file as bytes, or None when it cannot be shown
+_VIEWS = 16  # passage views kept per session
+_COMPANY_FILE_BYTES = 256 * 1024 * 1024  # a larger company file is not read for its page view
+
+
+def company_file(source: str) -> bytes | None:
+    """The bytes of a company document named by its chunks' source (an absolute path the index wrote), if it
+    is still there; never a relative path (an upload's source is one)."""
+    path = Path(source)
+    try:
+        if not path.is_absolute() or not path.is_file() or path.stat().st_size > _COMPANY_FILE_BYTES:
+            return None
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def show_passage(source: dict[str, object], load: Load) -> None:
+    """The cited passage where it stands: its PDF page with the passage marked, or its text around it. Drawn
+    by a parser worker on first view, then kept in the session."""
+    name, page, passage = PurePath(str(source["source"])).name, source["page"], str(source["text"])
+    views: dict[tuple[str, object, str], object] = st.session_state.setdefault("passage-views", {})
+    key = (str(source["source"]), page, hashlib.sha1(passage.encode()).hexdigest())
+    if key not in views:  # a failure is kept too: it is not retried at every rerun
+        data = load(str(source["source"]))
+        if data is None:
+            views[key] = "it was moved or removed, or it is too large"
+        else:
+            try:
+                with st.spinner("Finding the passage…"):
+                    number = page if isinstance(page, int) else None
+                    views[key] = view_passage(name, data, number, passage, UploadLimits())
+            except RagError as exc:
+                views[key] = exc.reason if isinstance(exc, DocumentLoadError) else str(exc)
+        while len(views) > _VIEWS:
+            views.pop(next(iter(views)))
+    view = views[key]
+    if isinstance(view, str):
+        st.error(plain(f"{name} cannot be shown: {view}"))  # Markdown: the name and reason are escaped
+    elif isinstance(view, PageView):
+        st.text(f"{name}, page {page}" + (" (read by OCR)" if view.ocr else ""))
+        st.image(view.png)
+        if not view.marks:
+            st.warning("The passage was not found on this page: the file may have changed since it was indexed.")
+    elif isinstance(view, Context):
+        st.text(view.before)
+        with st.container(border=True):
+            st.text(view.passage)
+        st.text(view.after)
+    else:
+        st.warning("The passage was not found in the file: it may have changed since it was indexed.")
+
+
+def show_sources(sources: list[dict[str, object]], key: str = "sources", load: Load | None = None) -> None:
     if not sources:
         return
-    with st.expander(f"Sources ({len(sources)})"):
+    # keyed, so it stays open when a page view is added inside it (an unkeyed one closes when its content
+    # changes); opening it does not rerun the page, which would stop an answer being written
+    with st.expander(f"Sources ({len(sources)})", key=f"{key}-sources"):
         for s in sources:
             name = PurePath(str(s["source"])).name
             page = f", page {s['page']}" if s["page"] is not None else ""
             page += ", read by OCR" if s.get("ocr") else ""
             st.text(f"[{s['n']}] {name}{page}  (score {float(s['score']):.2f})")  # type: ignore[arg-type]
             st.text(str(s["text"])[:600])
+            if load is None:
+                continue
+            label = f"Show page {s['page']} of {name}" if s["page"] is not None else f"Show {name}"
+            if st.toggle(plain(f"{label} with the passage marked"), key=f"{key}-{s['n']}"):  # label: Markdown
+                show_passage(s, load)
 
 
 def show_unsupported(flagged: list[dict[str, object]]) -> None:
@@ -72,21 +136,22 @@ def show_unsupported(flagged: list[dict[str, object]]) -> None:
 Ask = Callable[[str, list[Turn], Callable[[int], None]], AnswerStream]
 
 
-def conversation(key: str, placeholder: str, ask: Ask) -> None:
-    """A chat kept in st.session_state; `ask(question, turns, on_wait)` answers one question."""
+def conversation(key: str, placeholder: str, ask: Ask, load: Load | None = None) -> None:
+    """A chat kept in st.session_state; `ask(question, turns, on_wait)` answers one question; `load` gives a
+    source's file for its page view."""
     history: list[dict[str, object]] = st.session_state.setdefault(key, [])
     turns: list[Turn] = st.session_state.setdefault(f"{key}-turns", [])
     if st.button("New chat", icon=":material/refresh:", key=f"{key}-new"):
         history.clear()
         turns.clear()
-    for turn in history:
+    for i, turn in enumerate(history):
         with st.chat_message(str(turn["role"])):
             if turn["role"] == "user":
                 st.text(str(turn["content"]))
             else:
                 st.markdown(inert_markdown(str(turn["content"])))
             show_unsupported(turn.get("unsupported", []))  # type: ignore[arg-type]
-            show_sources(turn.get("sources", []))  # type: ignore[arg-type]
+            show_sources(turn.get("sources", []), f"{key}-{i}", load)  # type: ignore[arg-type]
     question = st.chat_input(placeholder, key=f"{key}-input")
     if not question:
         return
@@ -110,7 +175,7 @@ def conversation(key: str, placeholder: str, ask: Ask) -> None:
             st.caption(f"Searched for: {stream.result.standalone_question}")
         show_unsupported(stream.result.unsupported)
         sources = [s.to_dict() for s in stream.sources] if stream.result.found else []
-        show_sources(sources)
+        show_sources(sources, f"{key}-{len(history)}", load)  # the index this turn gets below
     history.append(
         {
             "role": "assistant",

@@ -14,7 +14,7 @@ from typing import Any
 import streamlit as st
 
 from app.state import get_pipeline, get_uploads, session_id
-from app.views.common import conversation, plain
+from app.views.common import company_file, conversation, plain
 from ingest.index import Indexer
 from ingest.upload import UploadLimits, index_upload
 from rag.answer import AnswerStream, Turn
@@ -65,7 +65,7 @@ def render() -> None:
             uploads.add_file(sid, f.name, f"not indexed: {reason}")
             done.add(key)
             continue
-        uploads.add_file(sid, f.name, uploaded.state())
+        uploads.add_file(sid, f.name, uploaded.state(), uploaded.source, f.getvalue())
         bar.progress(1.0, text=f"{plain(f.name)}: {uploaded.state()}")
         done.add(key)
     listed = uploads.files(sid) if uploads.has(sid) else []
@@ -95,7 +95,10 @@ def render() -> None:
             store = MergedStore([store, pipeline.open_store(create=False)])
         return pipeline.answerer_for(store).ask(question, history=turns, on_wait=on_wait)
 
-    conversation("upload-chat", "Ask about the uploaded document", ask)
+    def load(source: str) -> bytes | None:
+        return uploads.document(sid, source) if source.startswith("upload/") else company_file(source)
+
+    conversation("upload-chat", "Ask about the uploaded document", ask, load)
 
 
 render()

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from app.views.common import plain
 from ingest.index import Indexer
 from ingest.reindex import reindex
 from rag.pipeline import build_pipeline
@@ -46,6 +47,32 @@ def test_chat_answers_with_sources(app):
     assert any(t.startswith("[1] expense-policy.pdf, page 2") for t in texts)
 
 
+def test_a_source_opens_its_page_with_the_passage_marked(app):
+    app.chat_input[0].set_value("What is the hotel limit per night in London?").run()
+    assert app.chat_message[1].text[0].value.startswith("[1] expense-policy.pdf, page 2")
+    app.toggle(key="chat-1-1").set_value(True).run()
+    assert not app.exception and not [w for w in app.warning if "not found" in w.value], "the passage is marked"
+    assert "expense-policy.pdf, page 2" in [t.value for t in app.chat_message[1].text]
+    [image] = app.get("image")
+    assert "/media/" in image.value[0]
+    app.chat_input[0].set_value("per diem?").run()  # a later turn keeps the earlier turn's view
+    assert not app.exception and len(app.get("image")) == 1
+
+
+def test_a_source_whose_file_is_gone_says_so(app, tmp_path):
+    note = tmp_path / "moved.md"
+    note.write_text("The quokka hotel limit per night in London is EUR 999.")
+    Indexer(build_pipeline(load_settings())).ingest([note])
+    note.unlink()
+    app.chat_input[0].set_value("quokka hotel limit per night in London").run()
+    texts = [t.value for t in app.chat_message[1].text]
+    n = next(i for i, t in enumerate(texts) if "moved.md" in t) // 2 + 1
+    app.toggle(key=f"chat-1-{n}").set_value(True).run()
+    assert not app.exception
+    reason = "moved.md cannot be shown: it was moved or removed, or it is too large"
+    assert [e.value for e in app.error] == [plain(reason)]
+
+
 def test_new_chat_clears_history(app):
     app.chat_input[0].set_value("per diem?").run()
     assert len(app.chat_message) == 2
@@ -60,6 +87,12 @@ def test_document_text_is_never_html(app, tmp_path, monkeypatch):
     app.chat_input[0].set_value("hotel London per night limit").run()
     texts = [t.value for t in app.chat_message[1].text]
     assert any("<script>alert(1)</script>" in t for t in texts)  # shown as text, verbatim
+    assert not any("<script>" in m.value for m in app.markdown)
+    n = next(i for i, t in enumerate(texts) if "evil.md" in t) // 2 + 1  # each source: its line, its text
+    app.toggle(key=f"chat-1-{n}").set_value(True).run()  # the passage in its text: text again, never HTML
+    assert not app.exception and not [w for w in app.warning if "not found" in w.value]
+    shown = [t.value for t in app.chat_message[1].text]
+    assert sum("<script>alert(1)</script>" in t for t in shown) == 2, shown
     assert not any("<script>" in m.value for m in app.markdown)
 
 

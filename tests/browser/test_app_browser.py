@@ -113,6 +113,16 @@ def _ask(page, placeholder: str, question: str, expect_sources: bool = True):
     return page
 
 
+def _open_page_view(page, label: str) -> None:
+    """Open the last source's page view with that label; it must show the page with the passage marked."""
+    images = page.locator('[data-testid="stImage"] img')
+    before = images.count()
+    page.get_by_text(label).last.click()
+    images.nth(before).wait_for(timeout=TIMEOUT_MS)
+    assert page.get_by_text("The passage was not found on this page").count() == 0, "the page shows no mark"
+    page.wait_for_timeout(500)  # the image painted
+
+
 def test_chat_then_upload_then_isolation(server, browser, tmp_path):
     url, index, env = server
     requested: list[str] = []  # every request of both sessions: none may leave the machine
@@ -124,6 +134,8 @@ def test_chat_then_upload_then_isolation(server, browser, tmp_path):
     _ask(alice, "Ask a question about the company documents", "What is the hotel limit per night in London?")
     alice.get_by_text("expense-policy.pdf, page 2").first.wait_for()
     alice.screenshot(path=str(SHOTS / "chat-answer.png"), full_page=True)
+    _open_page_view(alice, "Show page 2 of expense-policy.pdf with the passage marked")
+    alice.screenshot(path=str(SHOTS / "chat-page-view.png"), full_page=True)
 
     doc = tmp_path / "quokka-budget.pdf"
     doc.write_bytes(pdf_bytes(["The Quokkastan office budget for 2027 is EUR 4,321 for snacks.", "Nothing here."]))
@@ -147,6 +159,8 @@ def test_chat_then_upload_then_isolation(server, browser, tmp_path):
             alice.get_by_text("Sources (").last.click()
         cited.wait_for()
         alice.screenshot(path=str(SHOTS / "upload-scanned-answer.png"), full_page=True)
+        _open_page_view(alice, "Show page 1 of wombat-scan.pdf with the passage marked")
+        alice.screenshot(path=str(SHOTS / "upload-scanned-page.png"), full_page=True)
 
     bob_context = browser.new_context()  # another browser session
     bob_context.on("request", lambda r: requested.append(r.url))

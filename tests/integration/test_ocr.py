@@ -4,6 +4,7 @@ files, and the parser pool's per-page reading."""
 from __future__ import annotations
 
 import difflib
+import io
 import re
 from pathlib import Path
 
@@ -76,3 +77,27 @@ def test_the_ocr_benchmark_prints_seconds_per_page(tmp_path):
     assert header.split() == ["file", "page", "chars", "seconds"]
     assert row.split()[1] == "1" and int(row.split()[2]) > 30 and float(row.split()[3]) > 0
     assert summary.startswith("1 pages: median ")
+
+
+def test_a_scanned_page_is_drawn_with_the_cited_lines_marked_from_the_ocr_boxes():
+    from PIL import Image
+
+    from ingest.pageview import render_page
+
+    data = scanned(TEXT, "PDF")
+    passage = (
+        "quarterly memo | scan.pdf\nHotels are reimbursed up to EUR 220 per night in London.\nClaims older than 90"
+    )
+    view = render_page(data, 1, passage)
+    assert view.ocr and view.marks == 2, "the two lines of the passage, not the others"
+    image = Image.open(io.BytesIO(view.png)).convert("RGB")
+    assert image.size == (850, 1100), "shown at the page view's 100 dpi, read at OCR's 150"
+    marked_rows = {y for y in range(image.height) if any(_yellow(image.getpixel((x, y))) for x in range(80, 400, 4))}
+    # the scan's lines are drawn 70 px apart from y = 150 at 150 dpi: lines 2 and 3 are at 220 and 290 there
+    assert marked_rows and min(marked_rows) > 220 * 100 / 150 - 10 and max(marked_rows) < 290 * 100 / 150 + 40
+    assert render_page(data, 1, "Nothing of this stands on the page at all.").marks == 0
+
+
+def _yellow(rgb: tuple[int, int, int]) -> bool:
+    r, g, b = rgb
+    return r > 200 and g > 170 and b < 160
