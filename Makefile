@@ -56,9 +56,20 @@ browser-deps:
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 		else echo "the browser test needs Chromium: sudo apt-get install chromium" >&2; exit 1; fi; }
 
-test: install browser-deps
+# The Chinese OCR test draws its page with Noto Sans CJK SC (SIL OFL), taken from the mplfonts wheel on PyPI
+# (no font package is installed; the wheel and the font are cached) and checked by its sha256.
+CJK_FONT := $(CACHE)/fonts/NotoSansCJKsc-Regular.otf
+CJK_FONT_SHA256 := 1652500938055a232cfbfa321de6ebaadfc5635dd9f75e369bc991d14a6512dd
+$(CJK_FONT): | install
+	@mkdir -p $(CACHE)/downloads $(dir $@)
+	$(PY) -m pip download --quiet --no-deps --dest $(CACHE)/downloads mplfonts==0.0.11
+	$(PY) -c 'import sys, zipfile; open(sys.argv[2], "wb").write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[3]))' \
+		$(CACHE)/downloads/mplfonts-0.0.11-py3-none-any.whl $@.part mplfonts/fonts/NotoSansCJKsc-Regular.otf
+	echo "$(CJK_FONT_SHA256)  $@.part" | sha256sum --check --quiet && mv $@.part $@
+
+test: install browser-deps $(CJK_FONT)
 	$(RAGQA) models pull $(TEST_MODELS)
-	REQUIRE_BROWSER_TEST=1 $(PY) -m pytest -q -ra
+	REQUIRE_BROWSER_TEST=1 RAGQA_TEST_CJK_FONT=$(CJK_FONT) $(PY) -m pytest -q -ra
 
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"
