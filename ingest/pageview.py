@@ -80,6 +80,9 @@ def locate(text: str, passage: str, characters: bool = False) -> tuple[int, int]
         start -= 1
     while end < len(text) and text[end] in _CLOSING:  # "</script>", "12%", "(1)"
         end += 1
+    last = passage.rstrip()[-1:]
+    if last and not last.isalnum() and text[end : end + 1] == last:  # the full stop the passage ends with
+        end += 1
     return start, end
 
 
@@ -133,8 +136,11 @@ def _ocr_boxes(image: Any, passage: str) -> list[tuple[float, float, float, floa
     return [box for s, e, box in spans if s < end and e > start]
 
 
-def render_page(data: bytes, number: int, passage: str, password: str | None = None, dpi: int = DPI) -> PageView:
-    """Page `number` (1-based) of the PDF `data` as PNG, with `passage` marked."""
+def render_page(
+    data: bytes, number: int, passage: str, password: str | None = None, dpi: int = DPI, ocr: bool = False
+) -> PageView:
+    """Page `number` (1-based) of the PDF `data` as PNG, with `passage` marked; positions from OCR when the
+    page has no text layer or the passage was read by OCR (`ocr`: ingest read the page so)."""
     import pypdfium2 as pdfium
 
     from ingest import ocr as reader
@@ -147,7 +153,7 @@ def render_page(data: bytes, number: int, passage: str, password: str | None = N
         width, height = page.get_size()
         textpage = page.get_textpage()
         text = textpage.get_text_range()
-        scanned = not text.strip()
+        scanned = ocr or not text.strip()
         # a scan is read at the resolution ingest read it at, then shown at `dpi` like the others
         scale = min((reader.DPI if scanned else dpi) / 72, reader.MAX_SIDE / max(width, height, 1.0))
         image = page.render(scale=scale).to_pil()

@@ -142,14 +142,17 @@ def index_upload(
 
 
 def view_passage(
-    name: str, data: bytes, page: int | None, passage: str, limits: UploadLimits
+    name: str, data: bytes, page: int | None, passage: str, limits: UploadLimits, ocr: bool = False
 ) -> PageView | Context | None:
     """Where a cited passage stands in its file (an upload's bytes, or a company document's), worked out by a
-    worker of the parser pool within the limits: a PDF's page drawn with the passage marked; any other file's
-    passage within its text, or None when the text no longer holds it (the file changed since)."""
+    worker of the parser pool within the limits: a PDF's page drawn with the passage marked (from OCR when
+    `ocr`: the passage was read so); any other file's passage within its text, or None when the text no
+    longer holds it (the file changed since)."""
     if PurePath(name).suffix.lower() == ".pdf" and page is not None:
         pool = parser_pool(limits.workers, limits.parse_memory_mb)
-        return pool.render_page(data, page, passage, limits.parse_seconds + limits.ocr_seconds)
-    parse = ParseLimits(limits.parse_seconds, limits.parse_memory_mb)
+        return pool.render_page(data, page, passage, limits.parse_seconds + limits.ocr_seconds, ocr=ocr)
+    parse = ParseLimits(  # an image file's text is read by OCR again, as at ingest
+        limits.parse_seconds, limits.parse_memory_mb, ocr_pages=limits.ocr_pages, ocr_seconds=limits.ocr_seconds
+    )
     pages = parser_pool(limits.workers, limits.parse_memory_mb).parse(safe_name(name), data, parse)
     return in_context("\n\n".join(p.text for p in pages if page is None or p.page == page), passage)

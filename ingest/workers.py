@@ -104,12 +104,12 @@ def _ocr_page(data: bytes, number: int, password: str | None) -> tuple[str, str]
         return "error", f"{type(exc).__name__}: {exc}"
 
 
-def _render_page(data: bytes, number: int, passage: str, password: str | None) -> tuple[str, Any]:
+def _render_page(data: bytes, number: int, passage: str, password: str | None, ocr: bool) -> tuple[str, Any]:
     """In a worker: ("ok", PageView of PDF page `number` with `passage` marked) or ("error", reason)."""
     from ingest.pageview import render_page
 
     try:
-        return "ok", render_page(data, number, passage, password)
+        return "ok", render_page(data, number, passage, password, ocr=ocr)
     except MemoryError:
         return "error", "out of memory"
     except Exception as exc:  # noqa: BLE001 - this view's failure only
@@ -189,11 +189,12 @@ class ParserPool:
         return out
 
     def render_page(
-        self, data: bytes, number: int, passage: str, seconds: float, password: str | None = None
+        self, data: bytes, number: int, passage: str, seconds: float, password: str | None = None, ocr: bool = False
     ) -> PageView:
         """Page `number` of the PDF `data` with `passage` marked (ingest.pageview), drawn by a worker within
         `seconds`; DocumentLoadError with the reason otherwise."""
-        future = self._pool.schedule(_render_page, args=(data, number, passage, password), timeout=seconds)
+        args = (data, number, passage, password, ocr)
+        future = self._pool.schedule(_render_page, args=args, timeout=seconds)
         try:
             status, payload = future.result()
         except TimeoutError:

@@ -87,7 +87,8 @@ def show_passage(source: dict[str, object], load: Load) -> None:
             try:
                 with st.spinner("Finding the passage…"):
                     number = page if isinstance(page, int) else None
-                    views[key] = view_passage(name, data, number, passage, UploadLimits())
+                    ocr = bool(source.get("ocr"))
+                    views[key] = view_passage(name, data, number, passage, UploadLimits(), ocr)
             except RagError as exc:
                 views[key] = exc.reason if isinstance(exc, DocumentLoadError) else str(exc)
         while len(views) > _VIEWS:

@@ -124,3 +124,14 @@ def test_a_scanned_page_is_drawn_with_the_cited_lines_marked_from_the_ocr_boxes(
 def _yellow(rgb: tuple[int, int, int]) -> bool:
     r, g, b = rgb
     return r > 200 and g > 170 and b < 160
+
+
+def test_an_image_files_cited_passage_is_shown_in_the_text_ocr_reads():
+    from ingest.upload import UploadLimits, view_passage
+
+    png = scanned(TEXT, "PNG")
+    [page] = load_document(Path("scan.png"), png, ocr=True)
+    line = page.text.splitlines()[2]  # what the index holds: the text as OCR read it ("Claims ... 9o days")
+    context = view_passage("scan.png", png, None, line, UploadLimits(parse_seconds=120))
+    assert context is not None and context.passage == line
+    assert context.before.endswith("London.\n") and context.after.startswith("\nLost laptops")
