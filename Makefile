@@ -69,7 +69,7 @@ $(CJK_FONT): | install
 
 test: install browser-deps $(CJK_FONT)
 	$(RAGQA) models pull $(TEST_MODELS)
-	REQUIRE_BROWSER_TEST=1 RAGQA_TEST_CJK_FONT=$(CJK_FONT) $(PY) -m pytest -q -ra
+	REQUIRE_BROWSER_TEST=1 TEST_CJK_FONT=$(CJK_FONT) $(PY) -m pytest -q -ra
 
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"

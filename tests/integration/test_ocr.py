@@ -33,7 +33,7 @@ def scanned(lines: list[str], fmt: str) -> bytes:
     data = scanned_page(lines, fmt)
     if data is None and lines is ZH:
         reason = f"{CJK_FONT} is absent: the test draws its Chinese page with Noto Sans CJK (`make test` gets it)"
-        if os.environ.get("RAGQA_TEST_CJK_FONT"):
+        if os.environ.get("TEST_CJK_FONT"):
             pytest.fail(reason)
         pytest.skip(reason)
     if data is None:
