@@ -93,8 +93,8 @@ def in_context(text: str, passage: str, around: int = 600) -> Context | None:
         return None
     start, end = span
     before, after = text[max(0, start - around) : start], text[end : end + around]
-    if start > around:
-        before = "…" + before[min((before.find(c) for c in "\n " if c in before), default=0) + 1 :]
+    if start > around:  # cut after the first space or line break: no half word
+        before = "…" + re.split(r"\s", before, maxsplit=1)[-1]
     if end + around < len(text):
         cut = max(after.rfind("\n"), after.rfind(" "))
         after = (after[:cut] if cut > 0 else after) + "…"

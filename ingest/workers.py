@@ -20,13 +20,14 @@ import contextlib
 import logging
 import multiprocessing
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, TimeoutError
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
 
 from ingest.load import NO_TEXT_LAYER, load_document
-from ingest.pageview import PageView
+from ingest.pageview import DPI, PageView
 from rag.errors import DocumentLoadError
 from rag.types import Page
 
@@ -92,28 +93,29 @@ def _parse(name: str, data: bytes, password: str | None, limits: ParseLimits) ->
         return "error", f"not readable ({type(exc).__name__})"
 
 
-def _ocr_page(data: bytes, number: int, password: str | None) -> tuple[str, str]:
-    """In a worker: ("ok", text of PDF page `number`) or ("error", reason)."""
-    from ingest.ocr import read_pdf_page
-
+def _page_task(task: Callable[..., Any], *args: Any) -> tuple[str, Any]:
+    """In a worker: ("ok", task(*args)) for one page's task (OCR, drawing), or ("error", reason): the page's
+    failure only."""
     try:
-        return "ok", read_pdf_page(data, number, password)
+        return "ok", task(*args)
     except MemoryError:
         return "error", "out of memory"
     except Exception as exc:  # noqa: BLE001 - the page's failure only
         return "error", f"{type(exc).__name__}: {exc}"
 
 
+def _ocr_page(data: bytes, number: int, password: str | None) -> tuple[str, Any]:
+    """In a worker: ("ok", text of PDF page `number`) or ("error", reason)."""
+    from ingest.ocr import read_pdf_page
+
+    return _page_task(read_pdf_page, data, number, password)
+
+
 def _render_page(data: bytes, number: int, passage: str, password: str | None, ocr: bool) -> tuple[str, Any]:
     """In a worker: ("ok", PageView of PDF page `number` with `passage` marked) or ("error", reason)."""
     from ingest.pageview import render_page
 
-    try:
-        return "ok", render_page(data, number, passage, password, ocr=ocr)
-    except MemoryError:
-        return "error", "out of memory"
-    except Exception as exc:  # noqa: BLE001 - this view's failure only
-        return "error", f"{type(exc).__name__}: {exc}"
+    return _page_task(render_page, data, number, passage, password, DPI, ocr)
 
 
 class ParserPool:
