@@ -112,14 +112,14 @@ def evaluate_qa(
             money = first_money(item.answer)
             if money is not None:
                 shown = "\n".join(f"{h.chunk.context}\n{h.chunk.text}" for h in hits)
-                record.first_money_in_blocks = figure_in(money, shown, tolerance=0.0)
+                record.first_money_in_blocks = figure_in(money, shown, tolerance=0.0, money=True)
             if not retrieval_only:
                 result = answerer.ask(item.question, k=k).consume()
                 gold = figures(item.answer)
                 record.answer = result.answer
                 record.gold_figures = len(gold)
                 record.figures_found = sum(figure_in(g, result.answer) for g in gold)
-                record.first_money_found = None if money is None else figure_in(money, result.answer)
+                record.first_money_found = None if money is None else figure_in(money, result.answer, money=True)
             record.seconds = round(time.perf_counter() - asked, 3)
             records.append(record)
             report.write(json.dumps(dataclasses.asdict(record), ensure_ascii=False) + "\n")

@@ -155,11 +155,16 @@ def first_money(text: str) -> Decimal | None:
     return None
 
 
-def figure_in(value: Decimal, answer: str, tolerance: float = 0.01) -> bool:
+def figure_in(value: Decimal, answer: str, tolerance: float = 0.01, money: bool = False) -> bool:
     """`value` appears in `answer` within `tolerance`, also when written in another scale
-    (82,959 million = $82.959 billion = 82959)."""
+    (82,959 million = $82.959 billion = 82959). For a `money` value a percentage is no match ("40.215%" is
+    not $40,215 million)."""
     if value == 0:
         return False
+    if money:
+        for amount in find_amounts(answer):
+            if amount.kind == "%":
+                answer = answer.replace(amount.text, " ")
     for found in figures(answer):
         for scale in (1, 10**3, 10**6, 10**9, Decimal("0.001"), Decimal("0.000001"), Decimal("0.000000001")):
             if abs(found * scale - value) <= abs(value) * Decimal(str(tolerance)):

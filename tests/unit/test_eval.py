@@ -28,6 +28,10 @@ def test_figures_and_matching():
     assert figure_in(Decimal("82959000000"), "They were 82,959 (in millions).")
     assert figure_in(Decimal("23198000000"), "Cash from operations: $23.198 billion")
     assert not figure_in(Decimal("82959000000"), "They were 81,434.")
+    # a percentage is no money figure: "40.215%" scaled is 40,215 million
+    assert figure_in(Decimal("40215000000"), "The gross margin was 40.215%.")
+    assert not figure_in(Decimal("40215000000"), "The gross margin was 40.215%.", money=True)
+    assert figure_in(Decimal("40215000000"), "Gross margin: $40,215 million (42.1 %).", money=True)
     assert matches("/docs/2023 Q3 AAPL.pdf", ["*2023 Q3 AAPL*"]) and not matches("/d/2023 Q2 AAPL.pdf", ["*Q3*"])
 
 
