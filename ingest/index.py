@@ -3,14 +3,17 @@
 A file is recognised as unchanged first from its size and mtime, then from its sha256, before it is parsed or
 embedded (rag.records keeps both). A changed file's chunks replace its old ones. One bad file is reported with
 its reason and never stops the run. The next file is parsed in a helper thread while the current one is
-embedded. Not here: removing files that disappeared (ingest.reindex does that), locking (ingest.lock).
+embedded. Progress is told per file and, while a scanned file is read by OCR, per page (`ProgressRelay`).
+Not here: removing files that disappeared (ingest.reindex does that), locking (ingest.lock).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -23,7 +26,7 @@ from typing import Literal
 from ingest.chunk import Chunker
 from ingest.load import SUPPORTED_SUFFIXES, read_file
 from ingest.ocr import IMAGE_SUFFIXES
-from ingest.workers import ParseLimits, parser_pool
+from ingest.workers import OcrProgress, ParseLimits, ocr_label, parser_pool
 from rag.cards import Card, make_card, read_sidecar
 from rag.embedder import Embedder
 from rag.errors import DocumentLoadError
@@ -41,6 +44,29 @@ _PREFETCH = 2  # files parsed ahead of the one being embedded, per parsing proce
 _GROUP_CHUNKS = 256  # chunks of consecutive ready files embedded together
 _AHEAD_BYTES = 4 * 1024 * 1024  # more files are read ahead while together they are smaller than this
 _MAX_AHEAD = 512
+
+
+class ProgressRelay:
+    """One `Progress` callback fed by the loop that finishes files and by the threads reading the next files
+    (their OCR pages: "scan.pdf: OCR read 3 of 40 pages"), one call at a time; a page's message keeps the count of
+    files done."""
+
+    def __init__(self, on_progress: Progress | None, total: int) -> None:
+        self._on_progress = on_progress
+        self._total = total
+        self._done = 0
+        self._lock = threading.Lock()
+
+    def file_done(self, done: int, label: str) -> None:
+        with self._lock:
+            self._done = done
+            if self._on_progress:
+                self._on_progress(done, self._total, label)
+
+    def ocr_page(self, path: Path, page: int, pages: int) -> None:
+        with self._lock:
+            if self._on_progress:
+                self._on_progress(self._done, self._total, ocr_label(path.name, page, pages))
 
 
 def _size(path: Path) -> int:
@@ -184,7 +210,13 @@ class Indexer:
         same = record is not None and (record.size, record.mtime_ns) == (st.st_size, st.st_mtime_ns)
         return same and record is not None and record.current
 
-    def prepare(self, path: Path, password: str | None = None, trusted: bool = True) -> Prepared | None:
+    def prepare(
+        self,
+        path: Path,
+        password: str | None = None,
+        trusted: bool = True,
+        on_ocr_page: OcrProgress | None = None,
+    ) -> Prepared | None:
         """Read and chunk one file; None when its content is already indexed (then it is not parsed)."""
         if self.unchanged_by_stat(path):
             return None
@@ -204,7 +236,8 @@ class Indexer:
         limits = ParseLimits(
             ingest.parse_seconds, ingest.parse_memory_mb, None, factor, ingest.ocr_pages, ingest.ocr_seconds
         )
-        pages = parser_pool(ingest.parse_workers, ingest.parse_memory_mb).parse(path, data, limits, password)
+        pool = parser_pool(ingest.parse_workers, ingest.parse_memory_mb)
+        pages = pool.parse(path, data, limits, password, on_ocr_page)
         card = make_card(pages, path.name, overrides=read_sidecar(path))
         chunks = self.chunker.chunk(pages, source, doc_hash, context=card.line)
         if not chunks:
@@ -222,12 +255,15 @@ class Indexer:
         self.pipeline.files.put(prepared.record)  # last: a crash before this leaves the file looking changed
         return stats.added
 
-    def run(self, files: list[Path], password: str | None = None) -> Iterator[Result]:
+    def run(
+        self, files: list[Path], password: str | None = None, relay: ProgressRelay | None = None
+    ) -> Iterator[Result]:
         """Index `files`, yielding one Result per file (unchanged and failed files as soon as they are known,
         indexed ones after their group is stored). The next files are read, parsed (by the parser processes,
         ingest.workers) and chunked by helper threads while the current ones are embedded; only a few files are
         ever held ahead. Consecutive files are embedded together until they hold _GROUP_CHUNKS chunks, so a
-        folder of small files embeds in full batches; each file is still stored and recorded on its own."""
+        folder of small files embeds in full batches; each file is still stored and recorded on its own.
+        `relay` is told the OCR pages read (from the helper threads)."""
         workers = self.settings.ingest.parse_workers
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ragqa-load")
         try:
@@ -242,7 +278,8 @@ class Indexer:
                     if path is None:
                         return
                     size = _size(path)
-                    ahead.append((path, pool.submit(self.prepare, path, password), size))
+                    on_page = functools.partial(relay.ocr_page, path) if relay else None
+                    ahead.append((path, pool.submit(self.prepare, path, password, True, on_page), size))
                     held_bytes += size
 
             fill()
@@ -340,7 +377,8 @@ class Indexer:
         started = time.perf_counter()
         files = discover(paths, images=self.settings.ingest.ocr_pages > 0)
         report = IngestReport(files_seen=len(files))
-        for i, result in enumerate(self.run(files, password)):
+        relay = ProgressRelay(on_progress, len(files))
+        for i, result in enumerate(self.run(files, password, relay)):
             if result.outcome == "failed":
                 report.files_failed.append({"path": str(result.path), "error": result.error})
             elif result.outcome == "unchanged":
@@ -348,8 +386,7 @@ class Indexer:
             else:
                 report.files_indexed += 1
                 report.chunks_added += result.chunks_added
-            if on_progress:
-                on_progress(i + 1, len(files), f"{result.path.name}, {report.chunks_added:,} chunks added")
+            relay.file_done(i + 1, f"{result.path.name}, {report.chunks_added:,} chunks added")
         report.chunks_total = self.pipeline.store.count()
         report.seconds = time.perf_counter() - started
         return report

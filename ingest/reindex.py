@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePath
 
-from ingest.index import Indexer, Progress, discover, source_of
+from ingest.index import Indexer, Progress, ProgressRelay, discover, source_of
 from rag.collections import CollectionNames
 from rag.errors import DocumentLoadError, IndexMismatchError, RagError
 from rag.keyword import KeywordIndex
@@ -155,11 +155,11 @@ def _mirror(
     report.unchanged = len(files) - len(to_check)
     total = len(to_check) + len(gone)
     done = chunks = 0
-    for result in indexer.run(to_check, password):
+    relay = ProgressRelay(on_progress, total)
+    for result in indexer.run(to_check, password, relay):
         done += 1
         chunks += result.chunks_added
-        if on_progress:
-            on_progress(done, total, f"{result.path.name}, {chunks:,} chunks added")
+        relay.file_done(done, f"{result.path.name}, {chunks:,} chunks added")
         if result.outcome == "failed":
             report.failed.append({"path": str(result.path), "error": result.error})
         elif result.outcome == "unchanged":
@@ -174,5 +174,4 @@ def _mirror(
         logger.info("removed %s (%d chunks)", source, removed)
         report.deleted += 1
         done += 1
-        if on_progress:
-            on_progress(done, total, f"removed {PurePath(source).name}")
+        relay.file_done(done, f"removed {PurePath(source).name}")

@@ -20,7 +20,7 @@ from ingest.chunk import Chunker
 from ingest.index import Prefetched
 from ingest.load import sniff
 from ingest.pageview import Context, PageView, in_context
-from ingest.workers import ParseLimits, parser_pool
+from ingest.workers import OcrProgress, ParseLimits, ocr_label, parser_pool
 from rag.cards import make_card
 from rag.embedder import Embedder
 from rag.errors import DocumentLoadError
@@ -66,8 +66,15 @@ def check_upload(name: str, data: bytes, limits: UploadLimits) -> str:
     return suffix
 
 
-def parse_upload(name: str, data: bytes, limits: UploadLimits, password: str | None = None) -> list[Page]:
-    """Pages of an upload, parsed by a worker of the parser pool (ingest.workers) within the limits."""
+def parse_upload(
+    name: str,
+    data: bytes,
+    limits: UploadLimits,
+    password: str | None = None,
+    on_ocr_page: OcrProgress | None = None,
+) -> list[Page]:
+    """Pages of an upload, parsed by a worker of the parser pool (ingest.workers) within the limits;
+    `on_ocr_page(done, total)` as its pages without a text layer are read by OCR."""
     name = safe_name(name)
     check_upload(name, data, limits)
     parse = ParseLimits(
@@ -77,7 +84,7 @@ def parse_upload(name: str, data: bytes, limits: UploadLimits, password: str | N
         ocr_pages=limits.ocr_pages,
         ocr_seconds=limits.ocr_seconds,
     )
-    return parser_pool(limits.workers, limits.parse_memory_mb).parse(name, data, parse, password)
+    return parser_pool(limits.workers, limits.parse_memory_mb).parse(name, data, parse, password, on_ocr_page)
 
 
 @dataclass(frozen=True)
@@ -104,9 +111,14 @@ def index_upload(
 ) -> Uploaded:
     """Check, parse, chunk, embed and store one upload into `store` (the session's). Returns its chunks."""
     name = safe_name(name)
+
+    def ocr_page(done: int, total: int) -> None:
+        if on_progress:
+            on_progress(0.05 + 0.35 * done / total, ocr_label(name, done, total))
+
     if on_progress:
         on_progress(0.05, f"Reading {name}")
-    pages = parse_upload(name, data, limits, password)
+    pages = parse_upload(name, data, limits, password, ocr_page)
     if on_progress:
         on_progress(0.4, f"Splitting {len(pages)} page(s)")
     doc_hash = hashlib.sha256(data).hexdigest()

@@ -33,6 +33,13 @@ from rag.types import Page
 
 logger = logging.getLogger(__name__)
 
+OcrProgress = Callable[[int, int], None]  # (pages read by OCR so far, pages to read) of one file
+
+
+def ocr_label(name: str, done: int, total: int) -> str:
+    """What progress shows while a file's pages are read by OCR."""
+    return f"{name}: reading {total} pages by OCR" if done == 0 else f"{name}: OCR read {done} of {total} pages"
+
 
 @dataclass(frozen=True)
 class ParseLimits:
@@ -149,14 +156,29 @@ class ParserPool:
             raise DocumentLoadError(name, payload)
         return [Page(text=t, page=p, ocr=o) for t, p, o in payload]
 
-    def parse(self, name: str | Path, data: bytes, limits: ParseLimits, password: str | None = None) -> list[Page]:
+    def parse(
+        self,
+        name: str | Path,
+        data: bytes,
+        limits: ParseLimits,
+        password: str | None = None,
+        on_ocr_page: OcrProgress | None = None,
+    ) -> list[Page]:
+        """The file's pages (DocumentLoadError with the reason it could not be read); `on_ocr_page(done, total)`
+        is told as the pages without a text layer are read by OCR."""
         pages = self.pages(self.submit(str(name), data, limits, password), name, limits)
         if any(p.ocr and not p.text for p in pages):
-            pages = self._read_by_ocr(name, data, pages, limits, password)
+            pages = self._read_by_ocr(name, data, pages, limits, password, on_ocr_page)
         return pages
 
     def _read_by_ocr(
-        self, name: str | Path, data: bytes, pages: list[Page], limits: ParseLimits, password: str | None
+        self,
+        name: str | Path,
+        data: bytes,
+        pages: list[Page],
+        limits: ParseLimits,
+        password: str | None,
+        on_page: OcrProgress | None,
     ) -> list[Page]:
         """The pages marked for OCR read, each by a worker within `limits.ocr_seconds`, the first
         `limits.ocr_pages` of them; pages that could not be read are left out."""
@@ -171,7 +193,9 @@ class ParserPool:
         }
         read: dict[int | None, str] = {}
         failures = []
-        for number, future in futures.items():
+        if on_page and futures:
+            on_page(0, len(futures))
+        for done, (number, future) in enumerate(futures.items(), 1):
             try:
                 status, text = future.result()
             except TimeoutError:
@@ -182,6 +206,8 @@ class ParserPool:
                 read[number] = text.strip()
             else:
                 failures.append(f"page {number}: {text if status != 'ok' else 'no text found'}")
+            if on_page:
+                on_page(done, len(futures))
         if failures:
             logger.warning("%s: OCR read %d of %d pages (%s)", name, len(read), len(futures), "; ".join(failures))
         out = [Page(read[p.page], p.page, ocr=True) if p.page in read else p for p in pages]

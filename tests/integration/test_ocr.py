@@ -74,6 +74,64 @@ def test_a_chinese_scanned_page_is_read_back_searchable_and_marked():
     assert render_page(data, 1, "员工每周最多可以远程办公三天。").marks == 1
 
 
+def two_scanned_pages() -> bytes:
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter()
+    for lines in (TEXT[:2], TEXT[2:]):
+        writer.add_page(PdfReader(io.BytesIO(scanned(lines, "PDF"))).pages[0])
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_progress_counts_the_pages_read_by_ocr(fake_settings, tmp_path):
+    """Ingest (CLI and nightly job) and uploads say which page of a scanned file OCR is on."""
+    from ingest.chunk import Chunker
+    from ingest.index import Indexer
+    from ingest.upload import UploadLimits, index_upload
+    from rag.fakes import HashingEmbedder
+    from rag.pipeline import build_pipeline
+    from rag.sessions import UploadSessions
+
+    data = two_scanned_pages()
+    pages: list[tuple[int, int]] = []
+    limits = ParseLimits(120, 4096, ocr_pages=5, ocr_seconds=120)
+    read = parser_pool(1, 4096).parse("scan.pdf", data, limits, on_ocr_page=lambda *p: pages.append(p))
+    assert [p.page for p in read] == [1, 2] and pages == [(0, 2), (1, 2), (2, 2)]
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "scan.pdf").write_bytes(data)
+    (folder / "notes.txt").write_text("Hotels in Paris cost up to EUR 180 per night.\n" * 5)
+    told: list[tuple[int, int, str]] = []
+    embedder = HashingEmbedder()
+    report = Indexer(build_pipeline(fake_settings, embedder=embedder)).ingest(
+        [folder], on_progress=lambda *a: told.append(a)
+    )
+    assert report.files_indexed == 2, report.files_failed
+    labels = [label for _, _, label in told]
+    assert labels.index("scan.pdf: reading 2 pages by OCR") < labels.index("scan.pdf: OCR read 1 of 2 pages")
+    assert labels.index("scan.pdf: OCR read 1 of 2 pages") < labels.index("scan.pdf: OCR read 2 of 2 pages")
+    assert all(done <= 2 and total == 2 for done, total, _ in told) and told[-1][0] == 2
+
+    shown: list[tuple[float, str]] = []
+    sessions = UploadSessions(embedder.name, lambda: embedder.dim, ttl_seconds=60)
+    chunker = Chunker(embedder.count_tokens, 256, 200, 30)
+    upload_limits = UploadLimits(max_bytes=10_000_000, max_pages=5, parse_seconds=60)
+    uploaded = index_upload(
+        "scan.pdf", data, sessions.store("s"), embedder, chunker, upload_limits, on_progress=lambda *a: shown.append(a)
+    )
+    assert uploaded.ocr_pages == 2
+    ocr = [text for _, text in shown if "OCR" in text]
+    assert ocr == [
+        "scan.pdf: reading 2 pages by OCR",
+        "scan.pdf: OCR read 1 of 2 pages",
+        "scan.pdf: OCR read 2 of 2 pages",
+    ]
+    assert [f for f, _ in shown] == sorted(f for f, _ in shown)  # the bar only moves forward
+
+
 def test_image_files_are_read_and_checked_by_content():
     png = scanned(TEXT[:2], "PNG")
     [page] = load_document(Path("scan.png"), png, ocr=True)
