@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from rag.embedder import Embedder
@@ -17,6 +18,15 @@ from rag.keyword import KeywordIndex
 from rag.store import ChromaStore
 
 IN_MEMORY = Path("<in-memory>")  # shown in messages only: nothing of an upload is written to disk
+
+
+@dataclass(frozen=True)
+class ListedUpload:
+    """An upload as the session lists it: "ready, 12 chunks" (ready) or the reason it was not indexed."""
+
+    name: str
+    state: str
+    ready: bool
 
 
 class UploadSessions:
@@ -38,7 +48,7 @@ class UploadSessions:
         self.keep_bytes = keep_bytes  # of uploaded files kept per session for the page view
         self.client = chromadb.EphemeralClient(settings=ChromaSettings(anonymized_telemetry=False))
         self._stores: dict[str, ChromaStore] = {}
-        self._files: dict[str, list[tuple[str, str]]] = {}  # (file name, its state), in upload order
+        self._files: dict[str, list[ListedUpload]] = {}  # in upload order
         self._documents: dict[str, dict[str, bytes]] = {}  # source -> the upload's bytes, for the page view
         self._last_used: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -66,7 +76,7 @@ class UploadSessions:
                 self._files[session_id] = []
             return self._stores[session_id]
 
-    def files(self, session_id: str) -> list[tuple[str, str]]:
+    def files(self, session_id: str) -> list[ListedUpload]:
         """Every upload of the session with its state ("ready, 12 chunks", or why it failed)."""
         with self._lock:
             return list(self._files.get(session_id, []))
@@ -74,10 +84,11 @@ class UploadSessions:
     def add_file(
         self, session_id: str, name: str, state: str, source: str | None = None, data: bytes | None = None
     ) -> None:
-        """List an upload with its state; an indexed one's bytes are kept under its chunks' `source`, so a
-        citation can show its page, while the session's kept bytes stay within `keep_bytes`."""
+        """List an upload with its state; an indexed one (it has a `source`, what its chunks name) is ready, and
+        its bytes are kept under that source, so a citation can show its page, while the session's kept bytes
+        stay within `keep_bytes`."""
         with self._lock:
-            self._files.setdefault(session_id, []).append((name, state))
+            self._files.setdefault(session_id, []).append(ListedUpload(name, state, ready=source is not None))
             if source is not None and data is not None:
                 kept = self._documents.setdefault(session_id, {})
                 if sum(map(len, kept.values())) + len(data) <= self.keep_bytes:

@@ -73,18 +73,18 @@ def render() -> None:
         st.info("Upload a document to ask about it.")
         return
     st.text("In this session:")  # every upload stays listed with its state, failures too
-    for name, state in listed:
-        if state.startswith("not indexed"):
-            st.error(plain(f"{name}: {state}"))  # Markdown: the name and reason are escaped
+    for upload in listed:
+        if upload.ready:
+            st.text(f"{upload.name}: {upload.state}")  # shown as typed
         else:
-            st.text(f"{name}: {state}")  # shown as typed
+            st.error(plain(f"{upload.name}: {upload.state}"))  # Markdown: the name and reason are escaped
     if st.button("Remove uploads", icon=":material/delete:"):
         uploads.close(sid)
         done.clear()
         st.session_state["uploader-generation"] += 1
         st.session_state.pop("upload-chat", None)
         st.rerun()
-    if not any(state.startswith("ready") for _, state in listed):
+    if not any(upload.ready for upload in listed):
         st.info("None of the uploads could be read: nothing to ask about yet.")
         return
     with_company = st.toggle("Also search the company documents", value=False)

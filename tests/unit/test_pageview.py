@@ -89,6 +89,12 @@ def test_a_session_keeps_its_uploads_bytes_for_the_page_view_within_a_limit():
     assert uploaded.source.startswith("upload/") and uploaded.source.endswith("/policy.pdf")
     sessions.add_file("a", "policy.pdf", uploaded.state(), uploaded.source, data)
     sessions.add_file("a", "big.pdf", "ready, 1 chunk", "upload/x/big.pdf", b"x" * 150_000)  # over the limit
+    sessions.add_file("a", "scan.pdf", "not indexed: OCR read no text")
+    assert [(u.name, u.ready) for u in sessions.files("a")] == [
+        ("policy.pdf", True),
+        ("big.pdf", True),
+        ("scan.pdf", False),
+    ]
     assert sessions.document("a", uploaded.source) == data
     assert sessions.document("a", "upload/x/big.pdf") is None, "not kept: the session's limit"
     assert sessions.document("b", uploaded.source) is None, "another session's upload"
