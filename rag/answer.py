@@ -30,6 +30,7 @@ from rag.embedder import Embedder
 from rag.grounding import check_citations
 from rag.guard import AnswerCheck, Block, releasable
 from rag.llm import Generator, Message, Pieces
+from rag.lookup import lookup_note
 from rag.prompt import (
     NOT_FOUND,
     REWRITE_PROMPT,
@@ -255,6 +256,8 @@ class Answerer:
         asked = question.strip() if standalone == question.strip() else f"{question.strip()}\nIn full: {standalone}"
         note = order_note(standalone)  # the engine orders the amounts: small models misjudge "which is higher"
         asked += f"\n{note}" if note else ""
+        cell = lookup_note(standalone, relevant)  # and reads the table cell asked for: they take wrong columns
+        asked += f"\n{cell}" if cell else ""
         plan = self._fit(asked, history, relevant)
         stream = AnswerStream(
             plan.hits,

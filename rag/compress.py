@@ -94,15 +94,22 @@ def column_names(text: str) -> list[str]:
     return []
 
 
+def row_figures(line: str) -> tuple[str, list[str]] | None:
+    """A table row's label and figures ("Total net sales 81,797 82,959" -> ("Total net sales", ["81,797",
+    "82,959"])), or None for a line that is no row."""
+    m = _ROW.match(line.strip())
+    if not m:
+        return None
+    return m.group("label").strip(), [f.strip() for f in _ONE_FIGURE.findall(m.group("figures")) if f.strip()]
+
+
 def label_row(row: str, columns: list[str]) -> str:
     """A table row with each figure followed by its column's name, when there is one figure per column."""
-    m = _ROW.match(row)
-    if not m or not columns:
+    parsed = row_figures(row)
+    if not parsed or not columns or len(parsed[1]) != len(columns):
         return row
-    figures = [f.strip() for f in _ONE_FIGURE.findall(m.group("figures")) if f.strip()]
-    if len(figures) != len(columns):
-        return row
-    return f"{m.group('label')}: " + "; ".join(f"{f} ({c})" for f, c in zip(figures, columns, strict=True))
+    label, figures = parsed
+    return f"{label}: " + "; ".join(f"{f} ({c})" for f, c in zip(figures, columns, strict=True))
 
 
 def compress(text: str, question: str, card: str = "") -> str:

@@ -214,3 +214,30 @@ def test_blocks_of_one_page_share_a_number_and_a_source(answerer):
     assert len(pages) == len(set(pages)) and [s.n for s in stream.sources] == list(range(1, len(pages) + 1))
     [messages] = answerer.generator.inner.seen
     assert messages[1]["content"].count("(From: ") <= len(pages)  # the card line once per block
+
+
+class _FixedRetriever:
+    """Returns the given hits, as if they were the best by far."""
+
+    last_best_score, last_cjk_coverage, last_cross_language, reranker_path = 0.9, 0.0, False, None
+
+    def __init__(self, hits):
+        self.hits = hits
+
+    def retrieve(self, question, k, filters=None, companions=True):
+        return self.hits
+
+
+def test_the_table_cell_asked_for_is_stated_under_the_question(fake_settings):
+    from tests.unit.test_lookup import SALES, hit
+
+    pipeline = build_pipeline(fake_settings)
+    reply = ReplayGenerator(["iPhone net sales were $39,669 million [1]."])
+    answerer = Answerer(pipeline.embedder, pipeline.store, reply, retriever=_FixedRetriever([hit(SALES)]))
+    answerer.ask("For the latest quarter, what were iPhone sales?").consume()
+    [messages] = reply.seen
+    question = messages[1]["content"].split("Question: ", 1)[1]
+    assert question.startswith("For the latest quarter, what were iPhone sales?\nTable look-up by the engine:")
+    assert '"Three Months Ended July 1, 2023" hold $ 39,669 (in millions).' in question
+    answerer.ask("What were iPhone sales?").consume()  # no period named: no look-up
+    assert "Table look-up" not in reply.seen[1][1]["content"]
