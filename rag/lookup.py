@@ -14,8 +14,10 @@ against them:
   label's words at least must be the question's, a row of percentages counts only when the question asks for
   one, and a tie between two rows with different figures is no answer.
 
-The line names the row, the column, the file and page, and the figure with the table's unit. No line when the
-question names no period, no column or row matches, or the question asks about several periods or documents.
+The line names the row, the column, the file and page, and the figure with the table's unit. It stands outside
+the quoted blocks, so a row whose label addresses an AI (rag.guard) or is longer than a label is never used, and
+chat-template markers are broken up (rag.prompt.inert). No line when the question names no period or two
+(two dates, two fiscal quarters), or no column or row fits.
 Not here: where the columns' names come from (ingest.tables), the prompt's layout (rag.prompt).
 """
 
@@ -30,7 +32,9 @@ from pathlib import PurePath
 
 from rag.cards import find_dates, question_scope
 from rag.compress import column_names, row_figures
+from rag.guard import remove_instructions
 from rag.keyword import tokenize
+from rag.prompt import inert
 from rag.types import Hit
 
 _GROUPS = (
@@ -52,6 +56,7 @@ _COLUMN_GROUPS = {
 }
 _PERIOD_WORDS = {"latest", "recent", "most", "quarter", "quarterli", "month", "three", "six", "nine", "year"}
 _PERCENT = re.compile(r"%|\bpercent|\bratio\b|\brate\b|\bshare of\b|百分", re.I)
+_MAX_LABEL = 80  # characters
 _UNIT = re.compile(r"\((?:[^()]*?\b)?in (millions|billions|thousands)\b", re.I)
 
 
@@ -67,7 +72,7 @@ class Cell:
         where = PurePath(self.hit.chunk.source).name
         page = f"page {self.hit.chunk.page} of " if self.hit.chunk.page is not None else ""
         unit = f" (in {self.unit})" if self.unit else ""
-        return (
+        return inert(
             f'Table look-up by the engine: in the table on {page}{where}, the row "{self.label}" and the column '
             f'"{self.column}" hold {self.figure}{unit}.'
         )
@@ -102,7 +107,9 @@ def _rows(hit: Hit) -> list[tuple[str, list[str], list[str], str]]:
         if m := _UNIT.search(line):
             unit = m.group(1).lower()
         parsed = row_figures(line) if columns else None
-        if parsed and len(parsed[1]) == len(columns):
+        if not parsed or len(parsed[1]) != len(columns) or len(parsed[0]) > _MAX_LABEL:
+            continue
+        if remove_instructions(parsed[0])[1] == 0:  # a label addressed to an AI is never quoted outside the blocks
             rows.append((parsed[0], parsed[1], columns, unit))
     return rows
 
