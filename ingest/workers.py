@@ -38,7 +38,8 @@ OcrProgress = Callable[[int, int], None]  # (pages read by OCR so far, pages to 
 
 def ocr_label(name: str, done: int, total: int) -> str:
     """What progress shows while a file's pages are read by OCR."""
-    return f"{name}: reading {total} pages by OCR" if done == 0 else f"{name}: OCR read {done} of {total} pages"
+    pages = "page" if total == 1 else "pages"
+    return f"{name}: reading {total} {pages} by OCR" if done == 0 else f"{name}: OCR read {done} of {total} {pages}"
 
 
 @dataclass(frozen=True)
