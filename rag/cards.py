@@ -51,8 +51,8 @@ _MONTHS = {
         ]
     )
 }
-_MONTH_RE = "(?:" + "|".join(m.capitalize() for m in _MONTHS) + "|" + "|".join(_MONTHS) + ")"
-_DATE_EN = re.compile(rf"\b({_MONTH_RE})\s+(\d{{1,2}}),?\s*(\d{{4}})\b")
+MONTH_RE = "(?:" + "|".join(m.capitalize() for m in _MONTHS) + "|" + "|".join(_MONTHS) + ")"
+_DATE_EN = re.compile(rf"\b({MONTH_RE})\s+(\d{{1,2}}),?\s*(\d{{4}})\b")
 _DATE_ISO = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 _DATE_ZH = re.compile(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日")
 _ORDINAL = {"first": 1, "second": 2, "third": 3, "fourth": 4, "1st": 1, "2nd": 2, "3rd": 3, "4th": 4}

@@ -22,7 +22,7 @@ from rag.keyword import CJK, tokenize
 from rag.types import TABLE_CONTINUED
 
 ELIDED = "…"
-_FIGURE = r"\(?-?\$?\s?\d[\d,]*(?:\.\d+)?\)?\s?%?|—|–"
+_FIGURE = r"\(?-?\$?\s?\d[\d,]*(?:\.\d+)?(?:\s?\))?\s?%?|—|–"  # "(554 )": a negative figure as some PDFs extract it
 _ROW = re.compile(rf"^(?P<label>.*?[^\W\d_].*?)\s+(?P<figures>(?:(?:{_FIGURE})\s*)+)$")
 _ONE_FIGURE = re.compile(_FIGURE)
 _COLUMNS = re.compile(r"^Columns: (?P<names>.+)$")

@@ -165,3 +165,70 @@ def test_dates_that_fit_no_row_are_not_columns():
     )
     [table] = find_tables(text)
     assert table.columns == ""
+
+
+def test_change_columns_and_blank_lines_between_the_rows():
+    # Laid out as Microsoft's filings extract: blank lines between all lines, the month and day above a line
+    # of years, a "Percentage Change" column, and a second block of rows under its own label
+    text = (
+        "SEGMENT RESULTS OF OPERATIONS\n\xa0\n(In millions, except percentages)\nThree Months Ended\nSeptember 30,\n"
+        "Percentage\nChange\n \xa0 \xa0 \xa0\n \xa0 \xa0 \xa0\n  2023   2022\n \xa0 \xa0\nRevenue\n \xa0 \xa0\n"
+        "Productivity and Business Processes  $ 18,592   $ 16,465    13%\nIntelligent Cloud   24,259    20,325    19%\n"
+        " \xa0 \xa0\n \xa0 \xa0\nTotal  $ 56,517   $ 50,122    13%\n \xa0 \xa0\n \xa0 \xa0\n"
+        "Operating Income \xa0\n\xa0\n"
+        " \xa0 \xa0\nProductivity and Business Processes  $ 9,970   $ 8,323    20%\nTotal  $ 26,895   $ 21,518    25%\n"
+    )
+    [table] = find_tables(text)
+    assert table.columns == (
+        "Columns: 1) Three Months Ended September 30, 2023; 2) Three Months Ended September 30, 2022; "
+        "3) Percentage Change"
+    )
+    assert text[: table.end].endswith("25%") and "SEGMENT RESULTS OF OPERATIONS" in table.prefix
+    # two spanning groups, each with its change column; "2 %" is one figure; a label line above the rows
+    heading = "Three Months Ended Six Months Ended\n" + "April 1,\n2023\nMarch 26,\n2022 Change\n" * 2
+    rows = "iPhone $ 51,334 $ 50,570 2 % $ 117,109 $ 122,198 (4)%\nMac 7,168 10,435 (31)% 14,903 21,287 (30)%"
+    [table] = find_tables(f"{heading}\nNet sales by category:\n{rows}")
+    assert table.columns == (
+        "Columns: 1) Three Months Ended April 1, 2023; 2) Three Months Ended March 26, 2022; "
+        "3) Change (Three Months Ended); 4) Six Months Ended April 1, 2023; 5) Six Months Ended March 26, 2022; "
+        "6) Change (Six Months Ended)"
+    )
+
+
+def test_a_month_and_day_over_each_year_and_change_columns_the_rows_lack():
+    assert column_names(" Three Months Ended Nine Months Ended\n October 29, October 30, October 29, October 30,\n"
+                        "2023 2022 2023 2022") == [
+        "Three Months Ended October 29, 2023", "Three Months Ended October 30, 2022",
+        "Nine Months Ended October 29, 2023", "Nine Months Ended October 30, 2022",
+    ]  # fmt: skip
+    assert column_names("Three Months Ended December 31, 2022 2021") == [
+        "Three Months Ended December 31, 2022", "Three Months Ended December 31, 2021",
+    ]  # fmt: skip
+    text = "Three Months Ended\nDecember 31,\n2022 2021 Change\nRevenue $ 52,747 $ 51,728\nNet income 16,425 18,765"
+    [table] = find_tables(text)  # no row has a third figure: the change column is not named
+    assert table.columns == (
+        "Columns: 1) Three Months Ended December 31, 2022; 2) Three Months Ended December 31, 2021"
+    )
+    assert column_names("Three Months Ended Six Months Ended\nDecember 31,\n2022 2021 2020") == []  # 3 years, 2 groups
+
+
+def test_points_and_spaced_negatives_are_figures_and_the_prefix_says_each_name_once():
+    text = (
+        "OPERATING EXPENSES\nResearch and Development\n(In millions, except percentages)\nThree Months Ended\n"
+        "December 31,\nPercentage\nChange\n Six Months Ended\nDecember 31,\n  Percentage\nChange\n\n"
+        "  2022  2021      2022   2021\n"
+        "  Research and development  $ 6,844  $ 5,758   19%  $ 13,472  $ 11,357   19%\n"
+        "As a percent of revenue   13%   11%   2ppt   13%   12%   1ppt\n"
+        "Other long-term assets   (554 )   (724 )   (4 )   (1,285 )   (2,230 )   (42 )\n"
+    )
+    [table] = find_tables(text)  # three rows: "2ppt" and "(554 )" are figures
+    assert text[: table.end].endswith("(42 )")
+    assert table.columns.startswith("Columns: 1) Three Months Ended December 31, 2022; ")
+    assert table.columns.endswith("; 6) Percentage Change (Six Months Ended)")
+    assert table.prefix.splitlines() == [
+        "(table continued)",
+        "OPERATING EXPENSES",
+        "Research and Development",
+        "(In millions, except percentages)",
+        table.columns,
+    ]

@@ -84,3 +84,14 @@ Total operating expenses 398,221 371,950"""
         "Total operating expenses in the year ended June 30, 2023?", [hit(annual, card, 4, "/r/ar.pdf")]
     )
     assert earlier is not None and earlier.figure == "371,950"
+
+
+def test_a_change_column_is_never_the_period_asked_for():
+    summary = """SUMMARY RESULTS OF OPERATIONS
+(In millions, except percentages and per share amounts)
+Columns: 1) Three Months Ended September 30, 2023; 2) Three Months Ended September 30, 2022; 3) Percentage Change
+Revenue $ 56,517 $ 50,122 13%
+Gross margin 40,215 34,670 16%"""
+    card = "MICROSOFT CORPORATION (MSFT) | quarterly report, Form 10-Q | quarterly period ended September 30, 2023"
+    cell = find_cell("What was the reported gross margin in the most recent 10-Q filing?", [hit(summary, card)])
+    assert cell is not None and (cell.figure, cell.column) == ("40,215", "Three Months Ended September 30, 2023")
