@@ -36,6 +36,7 @@ from rag.prompt import (
     REWRITE_PROMPT,
     RULES,
     SYSTEM_PROMPT,
+    SYSTEM_PROMPT_LOOKED_UP,
     TABLE_EXAMPLE,
     follow_up_message,
     merge_neighbours,
@@ -258,7 +259,9 @@ class Answerer:
         asked += f"\n{note}" if note else ""
         cell = lookup_note(standalone, relevant)  # and reads the table cell asked for: they take wrong columns
         asked += f"\n{cell}" if cell else ""
-        plan = self._fit(asked, history, relevant)
+        # with the cell read, no worked example; a conversation keeps the system prompt it started with
+        system = SYSTEM_PROMPT_LOOKED_UP if cell and not history else SYSTEM_PROMPT
+        plan = self._fit(asked, history, relevant, system)
         stream = AnswerStream(
             plan.hits,
             self._stream(plan.messages, on_wait),
@@ -281,15 +284,15 @@ class Answerer:
             stream.result.timings.rerank_s = self.retriever.last_rerank_s
         return stream
 
-    def _fit(self, question: str, history: list[Turn], hits: list[Hit]) -> _Plan:
+    def _fit(self, question: str, history: list[Turn], hits: list[Hit], system: str) -> _Plan:
         """The messages for this turn, within the generator's prompt budget. Pieces of one page are shown as
         one block (rag.prompt.merge_neighbours); the lowest-ranked piece is the first to go."""
         budget = self.generator.prompt_budget
-        plan = _plan(question, history, merge_neighbours(hits), keep_blocks=True)
+        plan = _plan(question, history, merge_neighbours(hits), keep_blocks=True, system=system)
         if self.generator.count_tokens(plan.messages) <= budget:
             return plan
         while True:  # compact: earlier turns as question and answer only, blocks numbered afresh
-            plan = _plan(question, history, merge_neighbours(hits), keep_blocks=False)
+            plan = _plan(question, history, merge_neighbours(hits), keep_blocks=False, system=system)
             if self.generator.count_tokens(plan.messages) <= budget or not (history or len(hits) > 1):
                 return plan
             if history:
@@ -345,8 +348,8 @@ class _Plan:
     earlier: tuple[Source, ...]  # blocks shown by the earlier turns kept in the prompt
 
 
-def _plan(question: str, history: list[Turn], hits: list[Hit], keep_blocks: bool) -> _Plan:
-    messages: list[Message] = [{"role": "system", "content": SYSTEM_PROMPT}]
+def _plan(question: str, history: list[Turn], hits: list[Hit], keep_blocks: bool, system: str) -> _Plan:
+    messages: list[Message] = [{"role": "system", "content": system}]
     for t in history:
         user = t.user_content if keep_blocks else f"Question: {t.question}"
         messages += [{"role": "user", "content": user}, {"role": "assistant", "content": t.answer}]

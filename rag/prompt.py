@@ -3,8 +3,8 @@
 Document text is data: it is fenced and the instructions say so, so a document that says "ignore previous
 instructions" is content, not a command. In a conversation, blocks keep their numbers across turns and a block
 is shown once: a later turn's message carries only new blocks, numbered on. Retrieved pieces of one page make one
-block, in the page's order. The system prompt ends with a worked example of reading a table's columns. Not here:
-token budgets and chat history (rag.answer).
+block, in the page's order. The system prompt ends with a worked example of reading a table's columns, left out
+when the engine has read the cell itself (rag.lookup). Not here: token budgets and chat history (rag.answer).
 """
 
 from __future__ import annotations
@@ -50,6 +50,10 @@ TABLE_EXAMPLE = (
     "up from $1,520 million a year earlier."
 )
 SYSTEM_PROMPT = f"{RULES}\n\n{TABLE_EXAMPLE}"
+# When the engine has read the table cell itself (rag.lookup), the example only distracts: the model copies its
+# figures (3 of 20 sec-10q answers withheld for it). The rules are the start of SYSTEM_PROMPT, so this prompt
+# still finds them in the prefix cache.
+SYSTEM_PROMPT_LOOKED_UP = RULES
 
 REWRITE_PROMPT = (
     "Rewrite the follow-up question so that it can be understood without the conversation: name the company, "

@@ -6,7 +6,7 @@ from ingest.index import Indexer
 from rag.answer import Answerer
 from rag.fakes import ReplayGenerator
 from rag.pipeline import build_pipeline
-from rag.prompt import NOT_FOUND, build_messages
+from rag.prompt import NOT_FOUND, SYSTEM_PROMPT, SYSTEM_PROMPT_LOOKED_UP, build_messages
 from rag.types import Chunk, Hit
 from tests.conftest import SAMPLE
 
@@ -239,5 +239,13 @@ def test_the_table_cell_asked_for_is_stated_under_the_question(fake_settings):
     question = messages[1]["content"].split("Question: ", 1)[1]
     assert question.startswith("For the latest quarter, what were iPhone sales?\nTable look-up by the engine:")
     assert '"Three Months Ended July 1, 2023" hold $ 39,669 (in millions).' in question
+    assert messages[0]["content"] == SYSTEM_PROMPT_LOOKED_UP  # the cell is read: no worked example to copy
     answerer.ask("What were iPhone sales?").consume()  # no period named: no look-up
     assert "Table look-up" not in reply.seen[1][1]["content"]
+    assert reply.seen[1][0]["content"] == SYSTEM_PROMPT
+    first = answerer.ask("What were iPhone sales?")
+    first.consume()
+    reply.replies.append("For the latest quarter, what were iPhone sales?")  # the rewrite of the follow-up
+    answerer.ask("And for the latest quarter?", history=[first.turn()]).consume()
+    assert "Table look-up" in reply.seen[-1][-1]["content"]
+    assert reply.seen[-1][0]["content"] == SYSTEM_PROMPT  # a conversation keeps its system prompt
