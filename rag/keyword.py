@@ -141,6 +141,10 @@ class KeywordIndex:
             "CREATE TABLE IF NOT EXISTS ragqa_mlvec (namespace TEXT NOT NULL, chunk_id TEXT NOT NULL, "
             "source TEXT NOT NULL, model TEXT NOT NULL, vec BLOB NOT NULL, PRIMARY KEY (namespace, chunk_id))"
         )
+        self._db.execute(  # sources whose write to the store has begun and not finished (rag.store)
+            "CREATE TABLE IF NOT EXISTS ragqa_pending (namespace TEXT NOT NULL, source TEXT NOT NULL, "
+            "PRIMARY KEY (namespace, source))"
+        )
         self._vectors: tuple[object, list[str], list[str], Any] | None = None  # (version, ids, sources, matrix)
         self._writes = 0  # this connection's commits (PRAGMA data_version counts the other connections')
         self._counts: tuple[tuple[int, int], int, dict[str, int]] | None = None  # (version, rows, term -> rows)
@@ -184,11 +188,30 @@ class KeywordIndex:
                 "INSERT INTO ragqa_mlvec (namespace, chunk_id, source, model, vec) VALUES (?, ?, ?, ?, ?)", blobs
             )
             cur.execute("DELETE FROM ragqa_cards WHERE namespace = ? AND source = ?", (self.namespace, source))
+            cur.execute("DELETE FROM ragqa_pending WHERE namespace = ? AND source = ?", (self.namespace, source))
             if card is not None:
                 cur.execute(
                     "INSERT INTO ragqa_cards (namespace, source, card) VALUES (?, ?, ?)",
                     (self.namespace, source, json.dumps(card, ensure_ascii=False)),
                 )
+
+    def begin_write(self, source: str) -> None:
+        """Note that `source` is about to be written to the store: until `replace_source` or `end_write` clears
+        it, the source counts as indexed (a run killed mid-write may have left vectors that no record names)."""
+        with self._transaction() as cur:
+            cur.execute(
+                "INSERT OR IGNORE INTO ragqa_pending (namespace, source) VALUES (?, ?)", (self.namespace, source)
+            )
+
+    def end_write(self, source: str) -> None:
+        with self._transaction() as cur:
+            cur.execute("DELETE FROM ragqa_pending WHERE namespace = ? AND source = ?", (self.namespace, source))
+
+    def pending(self) -> set[str]:
+        """Sources whose write began and did not finish."""
+        with self._lock:
+            rows = self._db.execute("SELECT source FROM ragqa_pending WHERE namespace = ?", (self.namespace,))
+            return {r[0] for r in rows}
 
     def delete_source(self, source: str) -> None:
         with self._transaction() as cur:
@@ -201,6 +224,7 @@ class KeywordIndex:
             cur.execute(f"DROP TABLE IF EXISTS {self.table}")
             cur.execute("DELETE FROM ragqa_mlvec WHERE namespace = ?", (self.namespace,))
             cur.execute("DELETE FROM ragqa_cards WHERE namespace = ?", (self.namespace,))
+            cur.execute("DELETE FROM ragqa_pending WHERE namespace = ?", (self.namespace,))
 
     def ids(self) -> set[str]:
         with self._lock:

@@ -11,6 +11,7 @@ changed, and the next run repairs it. Not here: the vector store itself (rag.sto
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -111,24 +112,28 @@ class FileRecords:
 
 
 def recorded_sources(index_dir: Path, namespace: str) -> set[str]:
-    """Every source with chunk records in the collection `namespace`. LangChain's record manager writes them
-    together with the chunks, before the keyword rows and the file record, so this includes a file whose run was
-    killed before its file record was saved (its chunks would otherwise be orphaned when the file is deleted).
-    Reads the database only: no store is opened, no model loaded."""
+    """Every source with chunk records in the collection `namespace`, or whose write to the store began and
+    did not finish (rag.keyword's pending marks). LangChain's record manager writes records together with the
+    chunks, before the keyword rows and the file record, and the mark comes before both, so this includes a file
+    whose run was killed before its file record was saved, even inside the store's write (its chunks would
+    otherwise be orphaned when the file is deleted). Reads the database only: no store is opened, no model
+    loaded."""
     path = index_dir / DB_NAME
     if not path.exists():
         return set()
+    queries = [
+        ("SELECT DISTINCT group_id FROM upsertion_record WHERE namespace = ? AND group_id IS NOT NULL", "chroma/"),
+        ("SELECT source FROM ragqa_pending WHERE namespace = ?", ""),
+    ]
+    found: set[str] = set()
     db = sqlite3.connect(path, timeout=30)
     try:
-        rows = db.execute(
-            "SELECT DISTINCT group_id FROM upsertion_record WHERE namespace = ? AND group_id IS NOT NULL",
-            (f"chroma/{namespace}",),
-        ).fetchall()
-    except sqlite3.OperationalError:  # no chunk written yet: LangChain's table does not exist
-        return set()
+        for sql, prefix in queries:
+            with contextlib.suppress(sqlite3.OperationalError):  # nothing written yet: no such table
+                found.update(str(r[0]) for r in db.execute(sql, (prefix + namespace,)))
     finally:
         db.close()
-    return {str(r[0]) for r in rows}
+    return found
 
 
 def chunk_record_manager(index_dir: Path, namespace: str) -> Any:

@@ -10,9 +10,11 @@ Every write also goes to the collection's keyword index (rag.keyword, BM25 in th
 same chunk ids, and the document's card with it. Order makes them crash-consistent: a file's chunks go to
 Chroma, then its keyword rows (replaced whole, in one transaction), then (in ingest) its file record; a kill
 at any point leaves the file looking changed, and the next run rewrites its keyword rows from the chunk list.
-Deletion goes keyword rows, Chroma, records. Chunks written mostly in Chinese, Japanese or Korean also get a
-vector from the multilingual embedder (when one is set), stored with their keyword rows in the same
-transaction, so an English question can find a Chinese passage and back. A chunk's text is stored in Chroma
+A write is marked pending before it starts and unmarked with the keyword rows, so a file deleted after a kill
+mid-write is still known and its vectors (even those no record names yet) are removed.
+Deletion goes keyword rows, Chroma, records, pending mark. Chunks written mostly in Chinese, Japanese or
+Korean also get a vector from the multilingual embedder (when one is set), stored with their keyword rows in
+the same transaction, so an English question can find a Chinese passage and back. A chunk's text is stored in Chroma
 with its card line before it (that is what is embedded); reading strips it off again.
 
 Across processes (embedded mode): Chroma keeps a process's vector index in memory and never rereads what another
@@ -373,11 +375,8 @@ class ChromaStore:
         multilingual = multilingual or self.multilingual
         vectors = self._multilingual_vectors(source, chunks, multilingual)  # may fail: first
         known = set(self.records.list_keys(group_ids=[source]))
-        # a run killed inside index() may have stored vectors before their records: no record names them, so
-        # the cleanup below would never remove them
-        unrecorded = set(self.collection.get(where={"source": source}, include=[])["ids"]) - known
-        if unrecorded:
-            self.collection.delete(ids=sorted(unrecorded))
+        self._delete_unrecorded(source, known)
+        self.keywords.begin_write(source)  # cleared with the keyword rows below
         try:
             result = index(
                 docs,
@@ -417,15 +416,24 @@ class ChromaStore:
         fresh = dict(zip((c.id for c in todo), multilingual.embed([c.embed_text for c in todo]), strict=True))
         return {c.id: have[c.id] if c.id in have else fresh[c.id] for c in wanted}
 
+    def _delete_unrecorded(self, source: str, known: set[str]) -> None:
+        """A run killed inside index() may have stored vectors before their records: no record names them, so
+        LangChain's cleanup would never remove them."""
+        unrecorded = set(self.collection.get(where={"source": source}, include=[])["ids"]) - known
+        if unrecorded:
+            self.collection.delete(ids=sorted(unrecorded))
+
     def delete_source(self, source: str) -> int:
-        """Remove every chunk of `source`: keyword rows, then the store, then its records (a crash leaves the
-        records, so the next run finds the file again and finishes)."""
+        """Remove every chunk of `source`: keyword rows, then the store, then its records, then its pending mark
+        (a crash leaves the records or the mark, so the next run finds the source again and finishes)."""
         self.keywords.delete_source(source)
         keys = self.records.list_keys(group_ids=[source])
+        self._delete_unrecorded(source, set(keys))
         for start in range(0, len(keys), 1000):
             batch = keys[start : start + 1000]
             self.collection.delete(ids=batch)
             self.records.delete_keys(batch)
+        self.keywords.end_write(source)
         self._changed()
         return len(keys)
 

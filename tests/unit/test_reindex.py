@@ -326,6 +326,44 @@ def test_chunks_of_a_run_killed_before_the_file_record_go_when_the_file_is_delet
     assert chunk_ids(tmp_path) == chunk_ids_of_clean_run(tmp_path, src)
 
 
+KILLED_INSIDE_THE_STORE_WRITE = """
+import os, sys
+from pathlib import Path
+from ingest.index import Indexer
+from rag.pipeline import build_pipeline
+from rag.settings import load_settings
+
+pipeline = build_pipeline(load_settings(environ={}, mode="fake", index_dir=Path(sys.argv[1])))
+prepared = Indexer(pipeline).prepare(Path(sys.argv[2]))
+records = pipeline.store.records
+records.update = lambda *a, **k: os._exit(9)  # the vectors are in Chroma; their records never come
+pipeline.store.replace_source(prepared.record.source, prepared.chunks, pipeline.embedder)
+"""
+
+
+def test_a_kill_inside_the_store_write_then_the_file_deleted_leaves_no_orphan(tmp_path):
+    """kill -9 after a new file's vectors reached Chroma and before LangChain recorded them: nothing names
+    them but the pending mark; the file is then deleted, and the next re-index removes them."""
+    src = tmp_path / "src"
+    write_docs(src, 3)
+    reindex(build_pipeline(settings_for(tmp_path)), [src])
+    extra = src / "extra.md"
+    extra.write_text("# Extra\n\nwalrus migration facts " * 50)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    args = [sys.executable, "-c", KILLED_INSIDE_THE_STORE_WRITE, str(tmp_path / "index"), str(extra)]
+    assert subprocess.run(args, env=env, capture_output=True).returncode == 9
+    store = build_pipeline(settings_for(tmp_path)).open_store(create=False)
+    from ingest.index import source_of
+
+    orphans = store.collection.get(where={"source": source_of(extra)}, include=[])["ids"]
+    assert orphans  # the state the kill left: vectors no record names
+    extra.unlink()
+    report = reindex(build_pipeline(settings_for(tmp_path)), [src])
+    assert report.deleted == 1
+    assert chunk_ids(tmp_path) == chunk_ids_of_clean_run(tmp_path, src)
+    assert not store.keywords.pending()
+
+
 def chunk_ids_of_clean_run(tmp_path, src):
     clean = tmp_path / "clean"
     reindex(build_pipeline(settings_for(clean)), [src])
