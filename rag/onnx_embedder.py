@@ -12,7 +12,6 @@ Not here: the fp32 embedder and the Embedder protocol (rag.embedder), choosing t
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import logging
 import os
@@ -173,14 +172,35 @@ class OnnxEmbedder:
             if self._session is None:
                 offline_hub()
                 import onnxruntime as ort
-                from transformers import AutoTokenizer
 
                 model_file = self._model_file or export_int8(self.path)
                 options = ort.SessionOptions()
                 options.intra_op_num_threads = self.threads
-                self._tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
+                self._tokenizer = self._load_tokenizer(truncate=True)
                 self._session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
             return self._session, self._tokenizer
+
+    def _load_tokenizer(self, truncate: bool) -> Any:
+        """The folder's fast tokenizer (tokenizer.json) through `tokenizers` itself: transformers would import
+        torch (about 300 MB and seconds) for nothing. The file's own truncation and fixed padding (128 for
+        MiniLM) are replaced: truncated at the model's max length and padded to the batch's longest, as
+        sentence-transformers does, or neither when counting."""
+        from tokenizers import Tokenizer
+
+        file = self.path / "tokenizer.json"
+        if not file.is_file():
+            raise ConfigError(f"{self.path}: the ONNX backend needs the fast tokenizer's tokenizer.json")
+        tokenizer = Tokenizer.from_file(str(file))
+        tokenizer.no_truncation()
+        tokenizer.no_padding()
+        if truncate:
+            pad = json.loads((self.path / "tokenizer_config.json").read_text()).get("pad_token", "[PAD]")
+            pad_id = tokenizer.token_to_id(pad)
+            if pad_id is None:
+                raise ConfigError(f"{self.path}: the pad token {pad!r} is not in the tokenizer's vocabulary")
+            tokenizer.enable_truncation(self._max_len)
+            tokenizer.enable_padding(pad_id=pad_id, pad_token=pad)
+        return tokenizer
 
     @property
     def dim(self) -> int:
@@ -191,15 +211,14 @@ class OnnxEmbedder:
         return self._max_len
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        """Counted with a private copy of the tokenizer (see rag.embedder)."""
+        """Counted with a second tokenizer that neither truncates nor pads (see rag.embedder)."""
         if not texts:
             return []
-        _, tokenizer = self._ready()
         with self._count_lock:
             if self._counter is None:
-                self._counter = copy.deepcopy(tokenizer)
-            encoded = self._counter(list(texts), add_special_tokens=True, truncation=False, verbose=False)
-        return [len(ids) for ids in encoded["input_ids"]]
+                self._counter = self._load_tokenizer(truncate=False)
+            encoded = self._counter.encode_batch(list(texts))
+        return [len(e.ids) for e in encoded]
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
@@ -212,15 +231,14 @@ class OnnxEmbedder:
         for start in range(0, len(order), self.batch_size):
             batch = order[start : start + self.batch_size]
             with self._lock:  # the tokenizer is shared with nobody else but not thread-safe
-                enc = tokenizer(
-                    [texts[i] for i in batch],
-                    padding=True,
-                    truncation=True,
-                    max_length=self._max_len,
-                    return_tensors="np",
-                )
-            hidden = session.run(None, {n: enc[n].astype(np.int64) for n in _INPUTS})[0]
-            mask = enc["attention_mask"][..., None].astype(np.float32)
+                encoded = tokenizer.encode_batch([texts[i] for i in batch])
+            feeds = {
+                "input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
+                "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64),
+                "token_type_ids": np.array([e.type_ids for e in encoded], dtype=np.int64),
+            }
+            hidden = session.run(None, feeds)[0]
+            mask = feeds["attention_mask"][..., None].astype(np.float32)
             vectors = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
             if self._normalize:
                 vectors /= np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None)

@@ -33,7 +33,15 @@ class EmbedderSettings(_Strict):
         "all-minilm-l6-v2",
         description="Catalog name (see `ragqa models list`) or a path to a sentence-transformers folder.",
     )
-    batch_size: int = Field(32, ge=1, description="Texts embedded per forward pass.")
+    batch_size: int = Field(
+        8,
+        ge=1,
+        description=(
+            "Texts embedded per forward pass. 8: as fast as 32 on 2 cores (int8 ONNX 41.6 against 41.4 texts/s, "
+            "torch 25.1 against 24.3) and the int8 ONNX embedder peaks 735 MB lower (the activations of 32 "
+            "texts of 256 tokens)."
+        ),
+    )
     device: str = Field("cpu", description="torch device for the embedder.")
     backend: Literal["auto", "torch", "onnx-int8"] = Field(
         "auto",

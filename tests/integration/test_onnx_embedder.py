@@ -3,7 +3,10 @@ the fp32 vectors, and a collection built with it is told apart from an fp32 one.
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -14,7 +17,7 @@ from rag.models import resolve
 from rag.onnx_embedder import EXPORT_DIR, OnnxEmbedder
 from rag.pipeline import build_pipeline
 from rag.settings import load_settings
-from tests.conftest import REAL_MODELS, SAMPLE
+from tests.conftest import REAL_MODELS, ROOT, SAMPLE
 
 pytestmark = pytest.mark.slow
 
@@ -49,6 +52,29 @@ def test_the_export_is_made_once_and_agrees_with_fp32(model_copy):
     assert onnx.count_tokens(TEXTS[:1]) == [len(SentenceTransformer(str(model_copy)).tokenizer(TEXTS[0])["input_ids"])]
     OnnxEmbedder(model_copy, "again").embed(TEXTS[:1])
     assert exported.stat().st_mtime_ns == stamp  # reused, not exported again
+
+
+def test_the_tokenizer_gives_sentence_transformers_ids_without_importing_torch(model_copy):
+    """The embedder tokenizes with `tokenizers` alone: the same ids, masks and truncation as the model's own
+    tokenizer, long and Chinese texts included, and torch is never imported to embed (a fresh process)."""
+    from sentence_transformers import SentenceTransformer
+
+    texts = [*TEXTS, "word " * 400, "表" * 300, ""]
+    reference = SentenceTransformer(str(model_copy), device="cpu").tokenizer
+    expected = reference(texts, padding=True, truncation=True, max_length=256)
+    _, tokenizer = OnnxEmbedder(model_copy, "x")._ready()
+    got = tokenizer.encode_batch(texts)
+    assert [e.ids for e in got] == expected["input_ids"]
+    assert [e.attention_mask for e in got] == expected["attention_mask"]
+    assert [e.type_ids for e in got] == expected["token_type_ids"]
+    assert OnnxEmbedder(model_copy, "x").count_tokens(texts) == [len(i) for i in reference(texts)["input_ids"]]
+    script = (
+        "import sys; from pathlib import Path; from rag.onnx_embedder import OnnxEmbedder; "
+        f"OnnxEmbedder(Path({str(model_copy)!r}), 'x').embed(['hello']); print('torch' in sys.modules)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "False"
 
 
 def test_a_collection_built_with_one_backend_is_not_read_with_the_other(tmp_path, model_copy):
