@@ -68,3 +68,70 @@ def test_embedder_backends_prints_both_backends_side_by_side():
     assert [row.split()[0] for row in lines[-3:-1]] == ["onnx-int8", "torch"]
     assert all(0 <= float(v) <= 1 for row in lines[-3:-1] for v in row.split()[1:5])
     assert re.fullmatch(r"nDCG@10 fp32 - int8 = [+-]\d\.\d{4} \(goal <= 0\.005\); time int8/fp32 = [\d.]+", lines[-1])
+
+
+def test_prefix_cache_prints_both_times_and_the_whole_turn(tmp_path):
+    from ingest.index import Indexer
+    from rag.pipeline import build_pipeline
+    from rag.settings import load_settings
+
+    filing = shared_path("sec-10q", "docs", "2022 Q3 AAPL.pdf")
+    index = tmp_path / "sec"
+    Indexer(build_pipeline(load_settings(index_dir=index, models_dir=REAL_MODELS))).ingest([filing])
+    out = run_benchmark("prefix_cache.py", str(index), "smollm2-135m", env={"RAGQA_MODELS_DIR": str(REAL_MODELS)})
+    lines = out.strip().splitlines()
+    assert re.match(r"turn 1: first token [\d.]+ s, answer: '.*'", lines[0])
+    assert re.fullmatch(r"follow-up answer prompt: \d+ tokens", lines[-3])
+    assert re.fullmatch(
+        r"time to first token, follow-up answer: with cache [\d.]+ s \| without [\d.]+ s \| ratio [\d.]+", lines[-2]
+    )
+    assert re.fullmatch(
+        r"whole follow-up turn \(rewrite \+ retrieval \+ answer\), first token: "
+        r"(?:[\d.]+ s|none \(no answer was streamed\)) \(goal 6 s\)",
+        lines[-1],
+    )
+
+
+def test_calibrate_threshold_prints_the_sweep_and_its_choice():
+    shared_path("scifact", "corpus.jsonl")
+    shared_path("sec-10q", "qna_data.csv")
+    out = run_benchmark("calibrate_threshold.py", env={"RAGQA_MODELS_DIR": str(REAL_MODELS)})
+    lines = out.strip().splitlines()
+    assert re.fullmatch(r"150 answerable and 150 unanswerable claims; \d+ abstracts, \d+ chunks indexed", lines[0])
+    sweep = [line for line in lines if line.startswith("threshold ")]
+    assert len(sweep) >= 5 and all(
+        re.fullmatch(
+            r"threshold [\d.]+: answerable kept [\d.]+%, near misses refused [\d.]+%, off-topic refused "
+            r"[\d.]+%",
+            line,
+        )
+        for line in sweep
+    )
+    chosen = re.fullmatch(r"chosen threshold \(keeps >= 98 % of answerable\): ([\d.]+)", lines[-1])
+    assert chosen and 0 < float(chosen.group(1)) < 1
+
+
+def test_soak_serves_sessions_through_a_reindex_without_errors():
+    """Fake mode (no models): sessions keep answering while another process re-indexes the same index."""
+    shared_path("sec-10q", "docs")
+    out = run_benchmark("soak.py", "0.1", "2", env={"RAGQA_MODE": "fake"})
+    lines = out.strip().splitlines()
+    head = re.fullmatch(r"2 sessions, 0\.1 min, re-index exit 0, (\d+) index writes during the run", lines[0])
+    assert head and int(head.group(1)) > 0
+    counts = re.fullmatch(r"requests (\d+), errors 0", lines[1])
+    assert counts and int(counts.group(1)) > 0
+    assert re.fullmatch(r"latency p50 [\d.]+ s, p95 [\d.]+ s, max [\d.]+ s", lines[2])
+    assert re.fullmatch(r"peak RSS of the serving process \d+ MB", lines[3]) and len(lines) == 4
+
+
+def test_injection_prints_each_defence_layer_side_by_side():
+    out = run_benchmark("injection.py", "1", env=SMALL_LLM)
+    lines = out.strip().splitlines()
+    layers = [f"guard {g}, reminder {r}" for g in ("off", "on ") for r in ("off", "on ")]
+    assert [lines[i] for i in range(0, 8, 2)] == [f"{name}:" for name in layers]
+    assert all(re.match(r"  \S+ +(?:ok|OBEYED) +(?:right|WRONG)", lines[i]) for i in range(1, 8, 2))
+    assert lines[-5].startswith("1 planted documents")
+    summary = re.compile(
+        r"  (.+):  obeyed +[01]/1  right +[01]/1  \|  obeyed +[01]/1  right +[01]/1  \(withheld [01]\)  \d+ s"
+    )
+    assert [summary.fullmatch(line).group(1) for line in lines[-4:]] == layers  # type: ignore[union-attr]

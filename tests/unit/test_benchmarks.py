@@ -1,6 +1,9 @@
 """Benchmark scripts run on tiny data, so a command the README gives cannot silently break."""
 
-from tests.conftest import run_benchmark
+import re
+
+from app.cli import main
+from tests.conftest import run_benchmark, shared_path
 
 
 def test_search_latency_prints_its_table():
@@ -18,3 +21,20 @@ def test_the_chinese_and_cross_language_benchmark_prints_a_column_per_direction(
     assert lines[1].split() == ["ez", "(40)", "ze", "(20)", "zz", "(40)"]
     assert lines[2].split()[:2] == ["bm25", "bigrams"] and lines[3].startswith("  ragqa ")
     assert lines[4].startswith("  ratio ragqa ") and len(lines) == 5
+
+
+def test_tune_fusion_prints_the_sweep_and_the_scifact_split(tmp_path, monkeypatch):
+    """Fake mode, tiny indexes (the Chinese set stands in for SciFact's): the script's shape, not its numbers."""
+    filing = shared_path("sec-10q", "docs", "2022 Q3 AAPL.pdf")
+    shared_path("scifact", "corpus.jsonl")
+    monkeypatch.setenv("RAGQA_MODE", "fake")
+    zh, sec = tmp_path / "zh", tmp_path / "sec"
+    assert main(["eval", "retrieval", "--beir", "tests/fixtures/zh-retrieval", "--index", str(zh), "--json"]) == 0
+    assert main(["ingest", str(filing), "--index", str(sec), "--json"]) == 0
+    out = run_benchmark("tune_fusion.py", str(zh), str(sec), str(zh), "3", env={"RAGQA_MODE": "fake"})
+    lines = out.strip().splitlines()
+    assert lines[0] == "dense keyword coverage | scifact-train nDCG@10 | sec hit@1 hit@4 | zh first top4"
+    row = re.compile(r" *[\d.]+ +[\d.]+ +[\d.]+ \| +[\d.]+ \| +[\d.]+ [\d.]+ \| +[\d.]+ [\d.]+")
+    assert len(lines) == 12 and all(row.fullmatch(line) for line in lines[1:9])
+    names = ["dense only", "keyword only (BM25)", "hybrid (configured)"]
+    assert [line.split(", ", 1)[1].rsplit(":", 1)[0] for line in lines[9:]] == names
