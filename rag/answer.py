@@ -38,6 +38,7 @@ from rag.prompt import (
     SYSTEM_PROMPT,
     SYSTEM_PROMPT_LOOKED_UP,
     TABLE_EXAMPLE,
+    TRANSLATE_PROMPT,
     follow_up_message,
     merge_neighbours,
     user_message,
@@ -50,6 +51,16 @@ from rag.types import AnswerResult, Hit, Source, Timings
 _CITATION = re.compile(r"\s*\[\d+\]")
 # What the model is told, which an answer must not recite (the refusal it is told to give is its to give).
 INSTRUCTIONS = (RULES.replace(NOT_FOUND, ""), REWRITE_PROMPT)  # the table example is no secret to recite
+
+
+def translate_question(generator: Generator, question: str) -> str:
+    """`question` in English, by the LLM: a CJK question searches English documents with it (rag.retrieve)."""
+    messages: list[Message] = [
+        {"role": "system", "content": TRANSLATE_PROMPT},
+        {"role": "user", "content": question},
+    ]
+    with closing(generator.stream(messages, max_tokens=64)) as pieces:
+        return "".join(pieces).strip()
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,11 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
-from rag.answer import Answerer
+from rag.answer import Answerer, translate_question
 from rag.collections import CollectionNames
 from rag.embedder import Embedder, SentenceTransformerEmbedder
 from rag.errors import ConfigError, IndexMismatchError, RagError
@@ -227,6 +227,7 @@ class Pipeline:
     def retriever(self, store: Store) -> Retriever:
         """Hybrid retrieval over `store` as the settings say (rag.retrieve)."""
         r = self.settings.retrieve
+        fake = self.settings.mode == "fake"  # the replayed replies are the tests' answers, not translations
         return Retriever(
             self.embedder,
             store,
@@ -242,6 +243,8 @@ class Pipeline:
             page_depth=r.page_depth,
             use_cards=r.use_cards,
             reranker_path=r.reranker_path,
+            translate=partial(translate_question, self.generator) if r.translate_questions and not fake else None,
+            translated_min=r.min_score,
         )
 
     def upload_sessions(self, ttl_seconds: float) -> UploadSessions:

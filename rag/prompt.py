@@ -75,6 +75,10 @@ REWRITE_PROMPT = (
     "the quarter ended June 30, 2024 ($1,350 million)?"
 )
 
+# For a question in Chinese (Japanese, Korean) over documents in English: the English documents are searched with
+# its translation (rag.retrieve), since the default embedder and the keyword index cannot bridge the languages.
+TRANSLATE_PROMPT = "Translate the user's question into English. Reply with the English question only."
+
 
 FENCE = '"""'
 # Chat-template markers (ChatML and Qwen/Llama 3 "<|...|>", Gemma turns, Llama 2 [INST]/<<SYS>>, "<s>"). llama.cpp

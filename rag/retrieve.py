@@ -13,6 +13,8 @@
    (SciFact train queries, sec-10q, the Chinese set) for anyone tuning them to their own documents. A
    question written mostly in Chinese (or Japanese, Korean) uses its own dense and keyword weights: the default
    embedder was trained on English, and character-bigram BM25 is the stronger signal there.
+   A question mostly in CJK over documents that are not is also searched in its English translation (by the
+   LLM, `translate`): the best English chunk takes the k-th place, as a CJK chunk does for an English question.
 4. Spread: a question across documents ("how has ... changed", "compare") takes the best chunk of each
    document in scope before the second of any.
 5. Optional cross-encoder re-ranking of the fused list (`reranker_path`, off by default).
@@ -27,7 +29,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -217,6 +219,8 @@ class Retriever:
         multilingual_weight: float = 0.5,
         cross_language_min: float = 0.8,
         page_depth: int = 0,
+        translate: Callable[[str], str] | None = None,
+        translated_min: float = 0.35,
     ) -> None:
         self.embedder = embedder
         self.store = store
@@ -230,6 +234,8 @@ class Retriever:
         self.multilingual_weight = multilingual_weight
         self.cross_language_min = cross_language_min
         self.page_depth = page_depth
+        self.translate = translate
+        self.translated_min = translated_min
         self.use_cards = use_cards
         self.reranker_path = reranker_path
         self._reranker: Any = None
@@ -238,7 +244,8 @@ class Retriever:
         self.last_rerank_s: float | None = None
         self.last_best_score = 0.0  # the best cosine similarity of the last question's dense candidates
         self.last_cjk_coverage = 0.0  # for a question mostly in CJK: the best share of its terms a hit holds
-        self.last_cross_language = False  # a CJK chunk took a place for a question in another script
+        self.last_cross_language = False  # a chunk in another script took a place (see _cross_language)
+        self.last_translation: str | None = None  # a CJK question's English translation, when one was searched
 
     def cards(self) -> dict[str, Card]:
         """The documents' cards, read again only when a writer changed them."""
@@ -256,6 +263,7 @@ class Retriever:
         self.last_scope = scope
         self.last_best_score = self.last_cjk_coverage = 0.0
         self.last_cross_language = False
+        self.last_translation = None
         if scope.sources is not None and not scope.sources:
             return []
         dense_weight, keyword_weight = self.dense_weight, self.keyword_weight
@@ -299,6 +307,8 @@ class Retriever:
         if cjk:  # the English embedder's similarity says little here; the words do
             asked = set(tokenize(question, question=True))
             self.last_cjk_coverage = max((coverage(asked, h) for h in ranked[:k]), default=0.0)
+            if self.translate is not None and self._english_in(scope):
+                ranked = self._from_translation(question, ranked, k, scope)
         if self.reranker_path is not None:
             ranked = self._rerank(question, ranked[: max(3 * k, 20)])
         if scope.spread:
@@ -322,6 +332,52 @@ class Retriever:
         if best is None:
             return ranked
         rest = [h for h in ranked if h is not best]
+        return rest[: k - 1] + [best] + rest[k - 1 :]
+
+    def _english_in(self, scope: Scope) -> bool:
+        """Whether any document in `scope` is not written in CJK (by its card; no cards: assume so)."""
+        cards = self.cards()
+        if not cards:
+            return True
+        sources = cards.keys() if scope.sources is None else [s for s in scope.sources if s in cards]
+        return any(cards[s].language != "zh" for s in sources)
+
+    def _from_translation(self, question: str, ranked: list[Hit], k: int, scope: Scope) -> list[Hit]:
+        """For a CJK question: its English translation (`translate`, the LLM) is searched too, and the best chunk
+        not written in CJK takes the k-th place unless it is among the first k already, when its cosine
+        similarity to the translation reaches `translated_min` (the relevance threshold). The question's own
+        words cannot match an English passage, nor can the default embedder read them; the first k-1 places
+        stay those of the question itself. The mirror of `_cross_language`."""
+        try:
+            english = self.translate(question) if self.translate is not None else ""
+        except Exception as exc:  # noqa: BLE001 - a search aid: without it the question is still answered
+            logger.warning("question not translated: %s", exc)
+            return ranked
+        english = english.strip().splitlines()[0].strip().strip('"') if english.strip() else ""
+        if not english or mostly_cjk(english):
+            return ranked
+        self.last_translation = english
+        vector = self.embedder.embed_query(english)
+        n = max(k, self.candidates)
+        found = {h.chunk.id: h for h in self.store.search(vector, n, scope.sources)}
+        keyword = dict(self.store.keyword_search(english, n, scope.sources))
+        for hit in self.store.get([i for i in keyword if i not in found], vector):
+            found[hit.chunk.id] = hit
+        best_bm25 = max(keyword.values(), default=0.0) or 1.0
+        wanted = terms(english)
+
+        def fused(hit: Hit) -> float:
+            score = self.dense_weight * hit.score + self.keyword_weight * keyword.get(hit.chunk.id, 0.0) / best_bm25
+            return score + self.coverage_weight * coverage(wanted, hit)
+
+        english_hits = [h for h in found.values() if not mostly_cjk(h.chunk.text)]
+        best = max(english_hits, key=fused, default=None)
+        if best is None or best.score < self.translated_min:
+            return ranked
+        self.last_cross_language = True
+        if any(h.chunk.id == best.chunk.id for h in ranked[:k]):
+            return ranked
+        rest = [h for h in ranked if h.chunk.id != best.chunk.id]
         return rest[: k - 1] + [best] + rest[k - 1 :]
 
     def _rerank(self, question: str, hits: list[Hit]) -> list[Hit]:

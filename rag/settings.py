@@ -198,6 +198,15 @@ class RetrieveSettings(_Strict):
             "another script (and counts as relevant): an English question is answered from a Chinese document."
         ),
     )
+    translate_questions: bool = Field(
+        True,
+        description=(
+            "A question written mostly in Chinese (Japanese, Korean) over documents that are not is also searched "
+            "in English, translated by the LLM (about 0.7 s): the best English chunk, when its similarity reaches "
+            "min_score, takes the k-th place. tests/fixtures/mixed-retrieval: Chinese questions about English "
+            "passages 20 of 20 in the top 4 (2 without), Chinese to Chinese unchanged. Never in fake mode."
+        ),
+    )
     use_cards: bool = Field(
         True, description="Narrow to the documents whose cards match the companies, periods and kinds asked about."
     )

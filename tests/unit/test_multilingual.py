@@ -12,7 +12,7 @@ import pytest
 
 from rag.keyword import KeywordIndex, mostly_cjk
 from rag.pipeline import build_pipeline
-from rag.retrieve import Retriever
+from rag.retrieve import Filters, Retriever
 from rag.types import Chunk
 
 MEANINGS = {"remote": ("remote", "远程"), "hotel": ("hotel", "酒店"), "laptop": ("laptop", "电脑")}
@@ -162,3 +162,54 @@ def test_a_chinese_question_ranks_by_the_multilingual_similarity_too(mixed):
     question = "员工每周远程办公用电脑有什么规定？"  # shares more characters with the first, means the second
     assert without.retrieve(question, 1)[0].chunk.text.startswith("员工每周")
     assert with_it.retrieve(question, 1)[0].chunk.text.startswith("远程办公时")
+
+
+def test_a_chinese_question_searches_the_english_documents_with_its_translation(mixed):
+    """The default embedder cannot read the question and no English word matches it: the LLM's translation is
+    searched, and the best English chunk takes the k-th place; the first places stay the question's own."""
+    pipeline, _ = mixed
+    asked: list[str] = []
+
+    def translate(question: str) -> str:
+        asked.append(question)
+        return "How much may a hotel cost per night in London?\n(translated)"
+
+    retriever = Retriever(pipeline.embedder, pipeline.store, translate=translate, translated_min=0.1)
+    question = "伦敦的酒店每晚最多可以花多少钱？"
+    hits = retriever.retrieve(question, 2)
+    assert asked == [question] and retriever.last_translation == "How much may a hotel cost per night in London?"
+    assert hits[-1].chunk.text == "Hotels cost up to 220 EUR per night in London." and retriever.last_cross_language
+    assert Retriever(pipeline.embedder, pipeline.store).retrieve(question, 2)[:1] == hits[:1]
+    result = pipeline.answerer_for(pipeline.store)
+    result.retriever = retriever
+    assert result.ask(question).consume().found
+
+    strict = Retriever(pipeline.embedder, pipeline.store, translate=translate, translated_min=0.99)
+    assert all(mostly_cjk(h.chunk.text) for h in strict.retrieve(question, 2)) and not strict.last_cross_language
+    for answer in ("", "伦敦酒店", RuntimeError("model failed")):
+
+        def failing(question: str, answer: object = answer) -> str:
+            if isinstance(answer, Exception):
+                raise answer
+            return str(answer)
+
+        other = Retriever(pipeline.embedder, pipeline.store, translate=failing, translated_min=0.1)
+        assert other.retrieve(question, 2) == Retriever(pipeline.embedder, pipeline.store).retrieve(question, 2)
+        assert not other.last_cross_language and other.last_translation is None
+    before = len(asked)
+    retriever.retrieve("How much may a hotel cost per night in London?", 2)
+    assert len(asked) == before and retriever.last_translation is None  # an English question is not translated
+
+
+def test_no_translation_when_every_document_in_scope_is_chinese(mixed):
+    pipeline, _ = mixed
+    chinese = [_chunk("/zh.md", "员工每周最多可以远程办公三天。", 0)]
+    pipeline.store.replace_source("/zh.md", chinese, pipeline.embedder, card={"language": "zh", "title": "指南"})
+    english = [_chunk("/en.md", "Hotels cost up to 220 EUR per night in London.", 0)]
+    pipeline.store.replace_source("/en.md", english, pipeline.embedder, card={"language": "en", "title": "Travel"})
+    asked: list[str] = []
+    retriever = Retriever(pipeline.embedder, pipeline.store, translate=lambda q: asked.append(q) or "Remote work?")
+    retriever.retrieve("远程办公每周几天？", 2, filters=Filters.parse(docs=["zh.md"]))
+    assert asked == []  # the filter leaves only the Chinese guide
+    retriever.retrieve("远程办公每周几天？", 2)
+    assert asked == ["远程办公每周几天？"]  # the English document is in scope
