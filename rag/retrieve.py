@@ -266,26 +266,50 @@ class Retriever:
         self.last_translation = None
         if scope.sources is not None and not scope.sources:
             return []
-        dense_weight, keyword_weight = self.dense_weight, self.keyword_weight
         cjk = mostly_cjk(question)
-        if cjk:  # the default embedder knows English: lean on the keyword index
+        ranked, multilingual, self.last_best_score = self._rank(question, max(k, self.candidates), scope.sources)
+        if not cjk and multilingual:
+            ranked = self._cross_language(ranked, multilingual, k)
+        if cjk:  # the English embedder's similarity says little here; the words do
+            asked = set(tokenize(question, question=True))
+            self.last_cjk_coverage = max((coverage(asked, h) for h in ranked[:k]), default=0.0)
+            if self.translate is not None and self._english_in(scope):
+                ranked = self._from_translation(question, ranked, k, scope)
+        if self.reranker_path is not None:
+            ranked = self._rerank(question, ranked[: max(3 * k, 20)])
+        if scope.spread:
+            ranked = _spread(ranked)
+        if companions:
+            return ranked[:k] + page_companions(ranked, k, self.page_depth)
+        return ranked[:k]
+
+    def _rank(
+        self, question: str, n: int, sources: Sequence[str] | None, with_multilingual: bool = True
+    ) -> tuple[list[Hit], dict[str, float], float]:
+        """Steps 2 and 3: the candidates of `question` fused and sorted, best first; with them the multilingual
+        similarities of the CJK chunks among them and the best cosine similarity of the dense candidates."""
+        dense_weight, keyword_weight = self.dense_weight, self.keyword_weight
+        if mostly_cjk(question):  # the default embedder knows English: lean on the keyword index
             dense_weight, keyword_weight = self.cjk_dense_weight, self.cjk_keyword_weight
         vector = self.embedder.embed_query(question)
-        n = max(k, self.candidates)
-        dense = self.store.search(vector, n, scope.sources)
-        self.last_best_score = max((h.score for h in dense), default=0.0)
+        dense = self.store.search(vector, n, sources)
         found: dict[str, Hit] = {h.chunk.id: h for h in dense}
         keyword: dict[str, float] = {}
         if keyword_weight > 0:
-            keyword = dict(self.store.keyword_search(question, n, scope.sources))
+            keyword = dict(self.store.keyword_search(question, n, sources))
             missing = [i for i in keyword if i not in found]
             for hit in self.store.get(missing, vector):
                 found[hit.chunk.id] = hit
         multilingual: dict[str, float] = {}
         model = self.multilingual.name if self.multilingual is not None else ""
-        if self.multilingual is not None and self.multilingual_weight > 0 and self.store.has_multilingual(model):
+        if (
+            with_multilingual
+            and self.multilingual is not None
+            and self.multilingual_weight > 0
+            and self.store.has_multilingual(model)
+        ):
             meaning = self.multilingual.embed_query(question)
-            multilingual = dict(self.store.multilingual_search(meaning, n, scope.sources, model))
+            multilingual = dict(self.store.multilingual_search(meaning, n, sources, model))
             missing = [i for i in multilingual if i not in found]
             for hit in self.store.get(missing, vector):
                 found[hit.chunk.id] = hit
@@ -302,20 +326,7 @@ class Retriever:
             return score
 
         ranked = sorted(found.values(), key=fused, reverse=True)
-        if not cjk and multilingual:
-            ranked = self._cross_language(ranked, multilingual, k)
-        if cjk:  # the English embedder's similarity says little here; the words do
-            asked = set(tokenize(question, question=True))
-            self.last_cjk_coverage = max((coverage(asked, h) for h in ranked[:k]), default=0.0)
-            if self.translate is not None and self._english_in(scope):
-                ranked = self._from_translation(question, ranked, k, scope)
-        if self.reranker_path is not None:
-            ranked = self._rerank(question, ranked[: max(3 * k, 20)])
-        if scope.spread:
-            ranked = _spread(ranked)
-        if companions:
-            return ranked[:k] + page_companions(ranked, k, self.page_depth)
-        return ranked[:k]
+        return ranked, multilingual, max((h.score for h in dense), default=0.0)
 
     def _cross_language(self, ranked: list[Hit], multilingual: dict[str, float], k: int) -> list[Hit]:
         """For a question not in CJK: the CJK chunk most like it (multilingual similarity at least
@@ -326,13 +337,8 @@ class Retriever:
         if multilingual[best_id] < self.cross_language_min:
             return ranked
         self.last_cross_language = True
-        if any(h.chunk.id == best_id for h in ranked[:k]):
-            return ranked
         best = next((h for h in ranked if h.chunk.id == best_id), None)
-        if best is None:
-            return ranked
-        rest = [h for h in ranked if h is not best]
-        return rest[: k - 1] + [best] + rest[k - 1 :]
+        return ranked if best is None else _at_most_kth(ranked, best, k)
 
     def _english_in(self, scope: Scope) -> bool:
         """Whether any document in `scope` is not written in CJK (by its card; no cards: assume so)."""
@@ -353,32 +359,16 @@ class Retriever:
         except Exception as exc:  # noqa: BLE001 - a search aid: without it the question is still answered
             logger.warning("question not translated: %s", exc)
             return ranked
-        english = english.strip().splitlines()[0].strip().strip('"') if english.strip() else ""
+        english = english.splitlines()[0].strip().strip('"') if english else ""
         if not english or mostly_cjk(english):
             return ranked
         self.last_translation = english
-        vector = self.embedder.embed_query(english)
-        n = max(k, self.candidates)
-        found = {h.chunk.id: h for h in self.store.search(vector, n, scope.sources)}
-        keyword = dict(self.store.keyword_search(english, n, scope.sources))
-        for hit in self.store.get([i for i in keyword if i not in found], vector):
-            found[hit.chunk.id] = hit
-        best_bm25 = max(keyword.values(), default=0.0) or 1.0
-        wanted = terms(english)
-
-        def fused(hit: Hit) -> float:
-            score = self.dense_weight * hit.score + self.keyword_weight * keyword.get(hit.chunk.id, 0.0) / best_bm25
-            return score + self.coverage_weight * coverage(wanted, hit)
-
-        english_hits = [h for h in found.values() if not mostly_cjk(h.chunk.text)]
-        best = max(english_hits, key=fused, default=None)
+        found, _, _ = self._rank(english, max(k, self.candidates), scope.sources, with_multilingual=False)
+        best = next((h for h in found if not mostly_cjk(h.chunk.text)), None)
         if best is None or best.score < self.translated_min:
             return ranked
         self.last_cross_language = True
-        if any(h.chunk.id == best.chunk.id for h in ranked[:k]):
-            return ranked
-        rest = [h for h in ranked if h.chunk.id != best.chunk.id]
-        return rest[: k - 1] + [best] + rest[k - 1 :]
+        return _at_most_kth(ranked, best, k)
 
     def _rerank(self, question: str, hits: list[Hit]) -> list[Hit]:
         started = time.perf_counter()
@@ -395,6 +385,14 @@ class Retriever:
         self.last_rerank_s = time.perf_counter() - started
         logger.info("re-ranked %d chunks in %.2f s", len(hits), self.last_rerank_s)
         return [hits[i] for i in order]
+
+
+def _at_most_kth(ranked: list[Hit], hit: Hit, k: int) -> list[Hit]:
+    """`ranked` with `hit` at the k-th place, unless it is among the first k already."""
+    if any(h.chunk.id == hit.chunk.id for h in ranked[:k]):
+        return ranked
+    rest = [h for h in ranked if h.chunk.id != hit.chunk.id]
+    return rest[: k - 1] + [hit] + rest[k - 1 :]
 
 
 def _spread(ranked: list[Hit]) -> list[Hit]:

@@ -180,9 +180,9 @@ def test_a_chinese_question_searches_the_english_documents_with_its_translation(
     assert asked == [question] and retriever.last_translation == "How much may a hotel cost per night in London?"
     assert hits[-1].chunk.text == "Hotels cost up to 220 EUR per night in London." and retriever.last_cross_language
     assert Retriever(pipeline.embedder, pipeline.store).retrieve(question, 2)[:1] == hits[:1]
-    result = pipeline.answerer_for(pipeline.store)
-    result.retriever = retriever
-    assert result.ask(question).consume().found
+    answerer = pipeline.answerer_for(pipeline.store)
+    answerer.retriever = retriever
+    assert answerer.ask(question).consume().found
 
     strict = Retriever(pipeline.embedder, pipeline.store, translate=translate, translated_min=0.99)
     assert all(mostly_cjk(h.chunk.text) for h in strict.retrieve(question, 2)) and not strict.last_cross_language
