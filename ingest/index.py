@@ -27,7 +27,7 @@ from ingest.chunk import Chunker
 from ingest.load import SUPPORTED_SUFFIXES, read_file
 from ingest.ocr import IMAGE_SUFFIXES
 from ingest.workers import OcrProgress, ParseLimits, ocr_label, parser_pool
-from rag.cards import Card, make_card, read_sidecar
+from rag.cards import Card, language_of, make_card, read_sidecar
 from rag.embedder import Embedder
 from rag.errors import DocumentLoadError
 from rag.pipeline import Pipeline
@@ -339,7 +339,8 @@ class Indexer:
         batch: int = 128,
     ) -> int:
         """Index documents given as (source, title, text), e.g. a BEIR corpus, `batch` documents per embedding
-        call. The title is the document's card; a document already indexed with the same text is skipped.
+        call. The title and the text's language are the document's card; a document already indexed with the
+        same text is skipped.
         Returns the chunks added."""
         added = 0
         for start in range(0, len(docs), batch):
@@ -349,17 +350,15 @@ class Indexer:
                 old = self.pipeline.files.get(source)
                 if old is not None and old.current and old.doc_hash == doc_hash:
                     continue
-                card = Card(title=title) if title else None
-                chunks = self.chunker.chunk([Page(text, None)], source, doc_hash, context=card.line if card else "")
+                card = Card(title=title, language=language_of(f"{title}\n{text}"))
+                chunks = self.chunker.chunk([Page(text, None)], source, doc_hash, context=card.line)
                 if chunks:
                     group.append((FileRecord(source, doc_hash, len(text), 0, len(chunks)), chunks, card))
             if group:
                 texts = [embedded_text(c.embed_text) for _, cs, _ in group for c in cs]
                 embedder = Prefetched(self.pipeline.embedder, texts)
                 for record, chunks, card in group:
-                    stats = self.pipeline.store.replace_source(
-                        record.source, chunks, embedder, card.to_dict() if card else None
-                    )
+                    stats = self.pipeline.store.replace_source(record.source, chunks, embedder, card.to_dict())
                     self.pipeline.files.put(record)
                     added += stats.added
             if on_progress:

@@ -234,7 +234,9 @@ def _fiscal(pages: Sequence[Page], end: str) -> str:
     return ""
 
 
-def _language(text: str) -> str:
+def language_of(text: str) -> str:
+    """The language of `text`: "zh" when at least a third of its letters are Chinese, "en" when it has other
+    letters, "" when none."""
     cjk = len(re.findall(r"[\u4e00-\u9fff]", text))
     letters = len(re.findall(r"[A-Za-z]", text))
     if cjk and cjk * 3 >= letters:
@@ -339,7 +341,7 @@ def make_card(
         period=period,
         period_end=end,
         fiscal=_fiscal(pages, end),
-        language=_language(head),
+        language=language_of(head),
         file_name=PurePath(file_name).name,
     )
     if overrides:

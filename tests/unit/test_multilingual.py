@@ -213,3 +213,22 @@ def test_no_translation_when_every_document_in_scope_is_chinese(mixed):
     assert asked == []  # the filter leaves only the Chinese guide
     retriever.retrieve("远程办公每周几天？", 2)
     assert asked == ["远程办公每周几天？"]  # the English document is in scope
+
+
+def test_texts_indexed_without_files_carry_their_language_so_a_chinese_corpus_is_not_translated(fake_settings):
+    """A BEIR corpus (ragqa eval, benchmarks) goes through `Indexer.index_texts`, not the card builder; its
+    documents' language must still be known, or every Chinese question is translated for nothing."""
+    from ingest.index import Indexer
+
+    pipeline = build_pipeline(fake_settings)
+    Indexer(pipeline).index_texts(
+        [("beir:z", "远程办公", "员工每周最多可以远程办公三天。"), ("beir:u", "", "员工出差住酒店每晚最多两百欧元。")]
+    )
+    cards = pipeline.store.cards()
+    assert cards["beir:z"]["language"] == "zh" and cards["beir:u"]["language"] == "zh"
+    asked: list[str] = []
+    retriever = Retriever(pipeline.embedder, pipeline.store, translate=lambda q: asked.append(q) or "Remote work?")
+    assert retriever.retrieve("远程办公每周几天？", 1) and asked == []
+    Indexer(pipeline).index_texts([("beir:e", "Travel", "Hotels cost up to 220 EUR per night in London.")])
+    retriever.retrieve("远程办公每周几天？", 1)
+    assert asked == ["远程办公每周几天？"]
