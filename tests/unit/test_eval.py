@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
-from rag.eval import figure_in, figures, first_money, matches, mrr_at, ndcg_at, recall_at
+from rag.eval import figure_in, figures, first_money, load_beir, matches, mrr_at, ndcg_at, recall_at
 from tests.conftest import ROOT, SAMPLE
 
 
@@ -99,3 +99,14 @@ def test_a_missing_column_is_a_clear_error(tmp_path, capsys):
     csv.write_text("Q,A\nx,y\n")
     assert main(["eval", "qa", "--csv", str(csv), "--docs", str(SAMPLE), "--index", str(tmp_path / "i")]) == 1
     assert "lacks the column(s) Question, Source Docs" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["zh-retrieval", "zh-rust-retrieval", "mixed-retrieval"])
+def test_the_chinese_retrieval_sets_are_whole(name):
+    """Every question of the project's own sets is kept and judged, and every judged passage exists."""
+    data = load_beir(ROOT / "tests" / "fixtures" / name)
+    lines = (ROOT / "tests" / "fixtures" / name / "queries.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(data.queries) == len(lines) and all(data.queries.values())
+    for qid, grades in data.qrels.items():
+        assert any(g > 0 for g in grades.values()) and set(grades) <= set(data.corpus), qid
+    assert len({text for _, text in data.corpus.values()}) == len(data.corpus)  # no passage twice

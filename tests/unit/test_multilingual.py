@@ -232,3 +232,14 @@ def test_texts_indexed_without_files_carry_their_language_so_a_chinese_corpus_is
     Indexer(pipeline).index_texts([("beir:e", "Travel", "Hotels cost up to 220 EUR per night in London.")])
     retriever.retrieve("远程办公每周几天？", 1)
     assert asked == ["远程办公每周几天？"]
+
+
+def test_multilingual_similarities_are_stretched_from_unrelated_or_relative_to_the_candidates():
+    from rag.retrieve import _stretch
+
+    sims = {"a": 0.86, "b": 0.88, "c": 0.94}
+    fixed, relative = _stretch(sims, relative=False), _stretch(sims, relative=True)
+    assert fixed(0.7) == 0.0 and fixed(0.6) == 0.0 and abs(fixed(0.88) - 0.6) < 1e-9
+    assert relative(0.86) == 0.0 and relative(0.94) == 1.0 and abs(relative(0.88) - 0.25) < 1e-9
+    for alike in ({"a": 0.85}, {"a": 0.85, "b": 0.85}, {}):  # nothing to compare with: from the floor
+        assert _stretch(alike, relative=True)(0.85) == fixed(0.85)
