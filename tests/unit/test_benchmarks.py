@@ -35,6 +35,9 @@ def test_tune_fusion_prints_the_sweep_and_the_scifact_split(tmp_path, monkeypatc
     lines = out.strip().splitlines()
     assert lines[0] == "dense keyword coverage | scifact-train nDCG@10 | sec hit@1 hit@4 | zh first top4"
     row = re.compile(r" *[\d.]+ +[\d.]+ +[\d.]+ \| +[\d.]+ \| +[\d.]+ [\d.]+ \| +[\d.]+ [\d.]+")
-    assert len(lines) == 12 and all(row.fullmatch(line) for line in lines[1:9])
+    assert len(lines) == 25 and all(row.fullmatch(line) for line in lines[1:9])
+    assert lines[9] == "cjk_dense cjk_keyword multilingual | zh first top4"
+    cjk_row = re.compile(r" *[\d.]+ +[\d.]+ +[\d.]+ \| +[\d.]+ [\d.]+")
+    assert all(cjk_row.fullmatch(line) for line in lines[10:22])  # 12 weight triples, the configured among them
     names = ["dense only", "keyword only (BM25)", "hybrid (configured)"]
-    assert [line.split(", ", 1)[1].rsplit(":", 1)[0] for line in lines[9:]] == names
+    assert [line.split(", ", 1)[1].rsplit(":", 1)[0] for line in lines[22:]] == names
