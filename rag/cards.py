@@ -27,6 +27,7 @@ from datetime import date
 from pathlib import Path, PurePath
 from typing import Any
 
+from rag.keyword import mostly_cjk
 from rag.types import Page
 
 SIDECAR_SUFFIX = ".card.json"
@@ -234,14 +235,17 @@ def _fiscal(pages: Sequence[Page], end: str) -> str:
     return ""
 
 
+CJK_LANGUAGES = ("zh", "ja", "ko")
+_KANA = re.compile(r"[\u3040-\u30ff]")
+_HANGUL = re.compile(r"[\uac00-\ud7af]")
+
+
 def language_of(text: str) -> str:
-    """The language of `text`: "zh" when at least a third of its letters are Chinese, "en" when it has other
-    letters, "" when none."""
-    cjk = len(re.findall(r"[\u4e00-\u9fff]", text))
-    letters = len(re.findall(r"[A-Za-z]", text))
-    if cjk and cjk * 3 >= letters:
-        return "zh"
-    return "en" if letters else ""
+    """The language of `text`: for text written mostly in CJK by retrieval's own rule (`mostly_cjk`), "ja" with
+    kana, "ko" with hangul, else "zh"; "en" for other letters; "" when there are none."""
+    if mostly_cjk(text):
+        return "ja" if _KANA.search(text) else "ko" if _HANGUL.search(text) else "zh"
+    return "en" if any(ch.isalpha() for ch in text) else ""
 
 
 def _title(head: str, meta_title: str, stem: str) -> str:

@@ -40,7 +40,7 @@ from functools import lru_cache
 from pathlib import Path, PurePath
 from typing import Any
 
-from rag.cards import Card, company_matches, period_matches, question_scope
+from rag.cards import CJK_LANGUAGES, Card, company_matches, period_matches, question_scope
 from rag.embedder import Embedder
 from rag.errors import ConfigError
 from rag.keyword import mostly_cjk, tokenize
@@ -358,7 +358,7 @@ class Retriever:
         if not cards:
             return True
         sources = cards.keys() if scope.sources is None else [s for s in scope.sources if s in cards]
-        return any(cards[s].language != "zh" for s in sources)
+        return any(cards[s].language not in CJK_LANGUAGES for s in sources)
 
     def _from_translation(self, question: str, ranked: list[Hit], k: int, scope: Scope) -> list[Hit]:
         """For a CJK question: its English translation (`translate`, the LLM) is searched too, and the best chunk

@@ -4,7 +4,7 @@ import json
 from datetime import date
 
 from ingest.tables import column_names, find_tables
-from rag.cards import Card, make_card, period_matches, question_scope, read_sidecar
+from rag.cards import Card, language_of, make_card, period_matches, question_scope, read_sidecar
 from rag.types import Page
 
 POLICY = """Northwind Traders Ltd
@@ -60,6 +60,19 @@ def test_a_manual():
         [],
         "",
     )
+
+
+def test_the_language_is_read_by_retrievals_rule_for_cjk_text():
+    texts = {
+        "员工每周最多可以远程办公三天。": "zh",
+        "社員は週に三日まで在宅勤務できます。": "ja",
+        "직원은 주 3일 재택근무가 가능합니다.": "ko",
+        "fmt::Debug trait 使这变得非常简单。所有类型都可以 derive 实现": "zh",
+        "Employees work remotely.": "en",
+        "12 34": "",
+    }
+    assert {text: language_of(text) for text in texts} == texts
+    assert language_of("Employees (员工) may work remotely three days a week.") == "en"  # mostly English
 
 
 def test_a_chinese_quarterly_report():

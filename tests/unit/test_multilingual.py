@@ -215,6 +215,19 @@ def test_no_translation_when_every_document_in_scope_is_chinese(mixed):
     assert asked == ["远程办公每周几天？"]  # the English document is in scope
 
 
+def test_no_translation_over_japanese_or_korean_documents(fake_settings):
+    """Retrieval takes kana and hangul for CJK (`mostly_cjk`): the cards' language follows the same rule."""
+    from ingest.index import Indexer
+
+    pipeline = build_pipeline(fake_settings)
+    japanese, korean = "社員は週に三日まで在宅勤務できます。", "직원은 주 3일 재택근무가 가능합니다."
+    Indexer(pipeline).index_texts([("beir:ja", "", japanese), ("beir:ko", "", korean)])
+    asked: list[str] = []
+    retriever = Retriever(pipeline.embedder, pipeline.store, translate=lambda q: asked.append(q) or "Remote work?")
+    assert retriever.retrieve("在宅勤務は週に何日ですか？", 1) and retriever.retrieve("재택근무는 주 며칠입니까?", 1)
+    assert asked == []
+
+
 def test_texts_indexed_without_files_carry_their_language_so_a_chinese_corpus_is_not_translated(fake_settings):
     """A BEIR corpus (ragqa eval, benchmarks) goes through `Indexer.index_texts`, not the card builder; its
     documents' language must still be known, or every Chinese question is translated for nothing."""
