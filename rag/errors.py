@@ -7,6 +7,8 @@ Every message says what to do next.
     ├── ConfigError            bad setting, unknown key, bad collection name
     ├── ModelNotFoundError     a model file or folder is missing (hint: `ragqa models pull`)
     ├── ModelIntegrityError    a downloaded model does not match its pinned size or sha256
+    ├── ModelError             the language model failed to load or to answer (its message says why)
+    │   └── ModelCrashedError      its process died (a signal or exit code); a fresh one was started
     ├── IndexMismatchError     the collection was built with another embedding model
     ├── DocumentLoadError      one document could not be read (path, reason)
     │   └── UnsupportedFileError   a file type ragqa does not read
@@ -35,6 +37,22 @@ class ModelNotFoundError(RagError):
 
 class ModelIntegrityError(RagError):
     """A model file does not match the size or sha256 it is pinned to."""
+
+
+class ModelError(RagError):
+    """The language model could not load or answer; the message names the cause and what to do."""
+
+
+class ModelCrashedError(ModelError):
+    """The process running the language model died mid-request (`how`: "signal 11, SIGSEGV" or "exit code 1").
+    A fresh process was started, so asking again works unless the model crashes every time."""
+
+    def __init__(self, how: str) -> None:
+        self.how = how
+        super().__init__(
+            f"the language model crashed ({how}); it was restarted: ask again. If it keeps crashing, "
+            "run `ragqa doctor` to check the model and the llama.cpp build on this CPU"
+        )
 
 
 class IndexMismatchError(RagError):

@@ -1,7 +1,9 @@
 """Generators: the `Generator` interface and its real default, a local GGUF model through llama-cpp-python.
 
-The chat template comes from the GGUF file itself. Not here: prompt building (rag.prompt), queueing between
-users (rag.queue), OpenAI-compatible servers (rag.remote_llm).
+The chat template comes from the GGUF file itself. The product runs `LlamaCppGenerator` in a child process
+(rag.llm_process), so a crash inside llama.cpp never ends the app; `GGUFTokenizer` reads a model's vocabulary
+alone (no weights), for counting prompt tokens outside that process. Not here: prompt building (rag.prompt),
+queueing between users (rag.queue), OpenAI-compatible servers (rag.remote_llm).
 """
 
 from __future__ import annotations
@@ -84,12 +86,23 @@ class LlamaCppGenerator:
             llm = self._load()
             return sum(len(llm.tokenize(m["content"].encode(), add_bos=False)) + _PER_MESSAGE for m in messages)
 
+    def load(self) -> None:
+        """Load the model now (else the first call does)."""
+        with self._lock:
+            self._load()
+
+    def reset_cache(self) -> None:
+        """Forget the saved prompt states and the context's tokens, as in a new process (for benchmarks that
+        time a cold prompt)."""
+        with self._lock:
+            llm = self._load()
+            llm.reset()
+            if self.prompt_cache_mb > 0:
+                llm.set_cache(_compact_cache(self.prompt_cache_mb << 20))
+
     def _load(self) -> Any:
         if self._llm is None:
-            try:
-                from llama_cpp import Llama
-            except ImportError as exc:  # pragma: no cover - depends on the install
-                raise ImportError("the local LLM needs llama-cpp-python: run `make install`") from exc
+            Llama = _llama_class()
             self._llm = Llama(
                 model_path=str(self.path),
                 n_ctx=self.n_ctx,
@@ -125,6 +138,31 @@ class LlamaCppGenerator:
                 piece = chunk["choices"][0]["delta"].get("content")
                 if piece:
                     yield piece
+
+
+class GGUFTokenizer:
+    """The tokenizer inside a GGUF file, loaded without the weights: counting tokens runs no model code, so it
+    is safe in any process and never waits for a generation."""
+
+    def __init__(self, path: Path) -> None:
+        self._llm = _llama_class()(model_path=str(path), vocab_only=True, verbose=False)
+        self._lock = threading.Lock()
+
+    def count(self, text: str) -> int:
+        with self._lock:
+            return len(self._llm.tokenize(text.encode(), add_bos=False))
+
+    def count_messages(self, messages: list[Message]) -> int:
+        """What `Generator.count_tokens` returns: each message's tokens plus its chat-template allowance."""
+        return sum(self.count(m["content"]) + _PER_MESSAGE for m in messages)
+
+
+def _llama_class() -> Any:
+    try:
+        from llama_cpp import Llama
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ImportError("the local LLM needs llama-cpp-python: run `make install`") from exc
+    return Llama
 
 
 def _compact_cache(capacity_bytes: int) -> Any:

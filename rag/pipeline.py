@@ -18,7 +18,7 @@ from rag.collections import CollectionNames
 from rag.embedder import Embedder, SentenceTransformerEmbedder
 from rag.errors import ConfigError, IndexMismatchError, RagError
 from rag.fakes import HashingEmbedder, ReplayGenerator
-from rag.llm import LlamaCppGenerator
+from rag.llm_process import ChildProcessGenerator
 from rag.models import CATALOG, resolve
 from rag.onnx_embedder import SUFFIX as ONNX_SUFFIX
 from rag.onnx_embedder import supports as onnx_supports
@@ -77,8 +77,8 @@ class Pipeline:
 
     @cached_property
     def generator(self) -> QueuedGenerator:
-        """The one LLM of this process, behind a FIFO queue shared by every caller: the local GGUF model, or an
-        OpenAI-compatible server when `llm.base_url` is set."""
+        """The one LLM of this process, behind a FIFO queue shared by every caller: the local GGUF model (in a
+        child process, rag.llm_process), or an OpenAI-compatible server when `llm.base_url` is set."""
         if "generator" in self._overrides:
             return QueuedGenerator(self._overrides["generator"])  # type: ignore[arg-type]
         s = self.settings
@@ -101,7 +101,7 @@ class Pipeline:
                 slots=llm.parallel,
             )
         return QueuedGenerator(
-            LlamaCppGenerator(
+            ChildProcessGenerator(  # a crash of llama.cpp ends that process, not this one
                 resolve(llm.model, s.models_dir),
                 n_ctx=llm.n_ctx,
                 n_threads=llm.n_threads,

@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from rag.errors import RagError
 from rag.llm import Generator, Message, Pieces
 
 Waiting = Callable[[int], None]  # called with the caller's 1-based position while it waits
@@ -31,6 +32,7 @@ class QueuedGenerator:
         self._tickets = itertools.count()
         self._serving: set[int] = set()
         self.served: list[int] = []  # tickets in the order they got the model (for tests and monitoring)
+        self.problem: str | None = None  # why the last call failed (the model could not load, crashed, ...)
 
     @property
     def prompt_budget(self) -> int:
@@ -49,14 +51,24 @@ class QueuedGenerator:
             return len(self._queue)
 
     def stream(self, messages: list[Message], max_tokens: int | None = None, on_wait: Waiting | None = None) -> Pieces:
-        with self._turn(on_wait):
+        with self._turn(on_wait), self._watched():
             yield from self.inner.stream(messages, max_tokens)
 
     def warm(self, messages: list[Message]) -> None:
         """Have the model evaluate `messages` (a prompt prefix) in its turn, so later prompts that start the
         same way find it in the prefix cache; nothing when the generator cannot."""
-        with self._turn(None):
+        with self._turn(None), self._watched():
             self.inner.warm(messages)
+
+    @contextmanager
+    def _watched(self) -> Iterator[None]:
+        """Keep `problem` up to date: the last failure's message, None once a call succeeds."""
+        try:
+            yield
+        except RagError as exc:
+            self.problem = str(exc)
+            raise
+        self.problem = None
 
     @contextmanager
     def _turn(self, on_wait: Waiting | None) -> Iterator[None]:

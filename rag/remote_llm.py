@@ -13,13 +13,12 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from rag.errors import RagError
-from rag.llm import Message, Pieces
+from rag.llm import GGUFTokenizer, Message, Pieces
 
 logger = logging.getLogger(__name__)
 
@@ -34,20 +33,6 @@ def estimate_tokens(text: str) -> int:
     cjk = len(_CJK.findall(text))
     digits = len(_DIGIT.findall(text))
     return cjk + digits + (len(text) - cjk - digits + 2) // 3
-
-
-class _GGUFTokenizer:
-    """The tokenizer inside a GGUF file, loaded without the weights."""
-
-    def __init__(self, path: Path) -> None:
-        from llama_cpp import Llama
-
-        self._llm = Llama(model_path=str(path), vocab_only=True, verbose=False)
-        self._lock = threading.Lock()
-
-    def count(self, text: str) -> int:
-        with self._lock:
-            return len(self._llm.tokenize(text.encode(), add_bos=False))
 
 
 class OpenAIGenerator:
@@ -75,7 +60,7 @@ class OpenAIGenerator:
         self.temperature = temperature
         self.seed = seed
         self._tokenizer_path = tokenizer
-        self._tokenizer: _GGUFTokenizer | None = None
+        self._tokenizer: GGUFTokenizer | None = None
         self._tokenizer_failed = False
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = httpx.Client(
@@ -89,7 +74,7 @@ class OpenAIGenerator:
     def _count(self, text: str) -> int:
         if self._tokenizer is None and self._tokenizer_path is not None and not self._tokenizer_failed:
             try:
-                self._tokenizer = _GGUFTokenizer(self._tokenizer_path)
+                self._tokenizer = GGUFTokenizer(self._tokenizer_path)
             except Exception as exc:  # noqa: BLE001 - a missing or unreadable file means: estimate
                 logger.warning(
                     "cannot load the tokenizer from %s (%s); estimating prompt tokens", self._tokenizer_path, exc

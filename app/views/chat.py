@@ -10,7 +10,7 @@ from pathlib import PurePath
 import streamlit as st
 
 from app.state import get_pipeline
-from app.views.common import company_file, conversation
+from app.views.common import company_file, conversation, model_problem
 from rag.cards import Card
 from rag.errors import RagError
 from rag.pipeline import Pipeline
@@ -44,6 +44,7 @@ def render() -> None:
     st.title("Ask the company documents")
     pipeline = get_pipeline()
     filters = sidebar_filters(pipeline)
+    model_problem(pipeline.generator.problem)
     conversation(
         "chat",
         "Ask a question about the company documents",

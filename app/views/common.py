@@ -137,6 +137,18 @@ def show_unsupported(flagged: list[dict[str, object]]) -> None:
 Ask = Callable[[str, list[Turn], Callable[[int], None]], AnswerStream]
 
 
+def model_problem(problem: str | None) -> None:
+    """Say so above a chat when the language model's last call failed (it could not load, it crashed): the
+    documents can still be browsed, and the next question tries the model again."""
+    if problem:
+        st.error(
+            plain(
+                f"Questions cannot be answered now: {problem}. Documents can still be browsed on the Documents page; "
+                "the next question tries the model again."
+            )
+        )
+
+
 def conversation(key: str, placeholder: str, ask: Ask, load: Load | None = None) -> None:
     """A chat kept in st.session_state; `ask(question, turns, on_wait)` answers one question; `load` gives a
     source's file for its page view."""
@@ -149,6 +161,8 @@ def conversation(key: str, placeholder: str, ask: Ask, load: Load | None = None)
         with st.chat_message(str(turn["role"])):
             if turn["role"] == "user":
                 st.text(str(turn["content"]))
+            elif turn.get("error"):
+                st.error(str(turn["error"]))
             else:
                 st.markdown(inert_markdown(str(turn["content"])))
             show_unsupported(turn.get("unsupported", []))  # type: ignore[arg-type]
@@ -171,6 +185,7 @@ def conversation(key: str, placeholder: str, ask: Ask, load: Load | None = None)
                 stream_answer(_clearing(iter(stream), notice))
         except (RagError, ValueError) as exc:
             st.error(str(exc))
+            history.append({"role": "assistant", "content": "", "error": str(exc)})  # stays shown on reruns
             return
         if stream.result.standalone_question:
             st.caption(f"Searched for: {stream.result.standalone_question}")

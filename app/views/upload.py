@@ -14,7 +14,7 @@ from typing import Any
 import streamlit as st
 
 from app.state import get_pipeline, get_uploads, session_id
-from app.views.common import company_file, conversation, plain
+from app.views.common import company_file, conversation, model_problem, plain
 from ingest.index import Indexer
 from ingest.upload import UploadLimits, index_upload
 from rag.answer import AnswerStream, Turn
@@ -88,6 +88,7 @@ def render() -> None:
         st.info("None of the uploads could be read: nothing to ask about yet.")
         return
     with_company = st.toggle("Also search the company documents", value=False)
+    model_problem(pipeline.generator.problem)
 
     def ask(question: str, turns: list[Turn], on_wait: Callable[[int], None]) -> AnswerStream:
         store: Store = uploads.store(sid)
