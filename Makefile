@@ -9,39 +9,66 @@ RAGQA := $(VENV)/bin/ragqa
 # The built llama-cpp-python wheel is cached outside the repo (models go to ~/.cache/ragqa/models), so only
 # the first run pays for them.
 CACHE ?= $(HOME)/.cache/ragqa
-WHEELS := $(CACHE)/wheels
 LLAMA_CPP_VERSION := 0.3.36
+# llama.cpp is built for the CPUs people have, not for the build machine: one CPU back end per CPU generation
+# (GGML_BACKEND_DL + GGML_CPU_ALL_VARIANTS), the fastest for this CPU picked at run time, and none with the AMX
+# back end, whose kernels crash on virtualized Sapphire Rapids (llama.cpp issue 20824); tools/llama_wheel.py
+# leaves that one out and makes the package load the others. A -march=native wheel died with an illegal
+# instruction when the cache moved to another CPU. The cache folder is named after the flags, so a wheel built
+# with other flags is never picked up; `ragqa doctor` says which CPU features the loaded back end uses.
+ARCH := $(shell uname -m)
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_BACKEND_DL=ON -DGGML_CPU_ALL_VARIANTS=ON
+LLAMA_BUILD_NAME := $(ARCH)-cpu-variants-noamx
+LLAMA_FLAGS_ID := $(shell cat tools/llama_wheel.py <(echo '$(LLAMA_CMAKE_ARGS)') | sha256sum | cut -c1-8)
+WHEELS := $(CACHE)/wheels/llama-cpp-python-$(LLAMA_CPP_VERSION)-$(LLAMA_BUILD_NAME)-$(LLAMA_FLAGS_ID)
+LLAMA_WHEEL := $(WHEELS)/llama_cpp_python-$(LLAMA_CPP_VERSION)-py3-none-linux_$(ARCH).whl
 STAMP := $(VENV)/.installed
 PORT ?= 8501
 TEST_MODELS := all-minilm-l6-v2 multilingual-e5-small smollm2-135m qwen2.5-coder-1.5b
 
 
-.PHONY: help install models run reindex browser-deps test test-fast lint fmt bench clean
+.PHONY: help install models doctor run reindex browser-deps test test-fast lint fmt bench clean clean-llama
 
 help:
 	@echo "make run        set up, pull the default models, index data/sample, start the app on 127.0.0.1:$(PORT)"
 	@echo "make test       set up, pull the test models, run every test (fast and slow)"
 	@echo "make test-fast  unit tests only (fakes, no models)"
 	@echo "make reindex SOURCES='dir1 dir2'   make the index mirror those folders (the nightly job)"
-	@echo "make lint | fmt | bench | clean"
+	@echo "make doctor     check that llama.cpp and each installed model run on this CPU (prompt and generation speed)"
+	@echo "make lint | fmt | bench | clean | clean-llama (drop the cached llama-cpp-python wheel: rebuilt next time)"
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile $(LLAMA_WHEEL)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	@# torch 2.13.0 is the CPU build; any other version pulls a multi-GB CUDA build
 	$(PY) -m pip install --quiet torch==2.13.0
-	@# llama-cpp-python compiles from source (minutes): build the wheel once into the cache
-	@ls $(WHEELS)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1 || \
-		$(PY) -m pip wheel --no-deps --wheel-dir $(WHEELS) llama-cpp-python==$(LLAMA_CPP_VERSION)
+	@# the wheel, not whatever llama-cpp-python of the same version is installed or in pip's own cache
+	$(PY) -m pip install --quiet --no-deps --force-reinstall $(LLAMA_WHEEL)
 	$(PY) -m pip install --quiet --find-links $(WHEELS) -e '.[dev]'
 	@touch $@
+
+# llama-cpp-python compiles from source (about 13 minutes on 2 cores: 14 CPU variants): built once into the
+# cache (the folder's id covers the flags and tools/llama_wheel.py), never taken from pip's own cache
+$(LLAMA_WHEEL):
+	@echo "building llama-cpp-python $(LLAMA_CPP_VERSION) with $(LLAMA_CMAKE_ARGS) (minutes)"
+	rm -rf $(WHEELS).part && mkdir -p $(WHEELS).part/built
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PYTHON) -m pip wheel --no-deps --no-cache-dir \
+		--no-binary llama-cpp-python --wheel-dir $(WHEELS).part/built llama-cpp-python==$(LLAMA_CPP_VERSION)
+	$(PYTHON) tools/llama_wheel.py $(WHEELS).part/built/$(notdir $(LLAMA_WHEEL)) $(WHEELS).part
+	rm -rf $(WHEELS).part/built $(WHEELS) && mv $(WHEELS).part $(WHEELS)
 
 install: $(STAMP)
 
 models: install
 	$(RAGQA) models pull
 
+# Loads llama.cpp and every installed model in child processes: a build that does not run on this CPU is one
+# readable line here, not a crash in the middle of the app or the tests.
+doctor: install
+	$(RAGQA) doctor
+
 run: models
+	$(RAGQA) doctor
 	$(RAGQA) ingest data/sample --if-empty
 	$(VENV)/bin/streamlit run app/main.py --server.address 127.0.0.1 --server.port $(PORT)
 
@@ -69,6 +96,7 @@ $(CJK_FONT): | install
 
 test: install browser-deps $(CJK_FONT)
 	$(RAGQA) models pull $(TEST_MODELS)
+	$(RAGQA) doctor
 	REQUIRE_BROWSER_TEST=1 TEST_CJK_FONT=$(CJK_FONT) $(PY) -m pytest -q -ra
 
 test-fast: install
@@ -97,3 +125,6 @@ bench: models
 
 clean:
 	rm -rf $(VENV) data/index .pytest_cache .ruff_cache .mypy_cache
+
+clean-llama:
+	rm -rf $(WHEELS) $(WHEELS).part $(STAMP)

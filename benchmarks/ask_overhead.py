@@ -30,9 +30,10 @@ def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 3
     question = sys.argv[3] if len(sys.argv) > 3 else QUESTION
     os.environ["RAGQA_LLM__MAX_TOKENS"] = str(MAX_TOKENS)
-    from llama_cpp import Llama, LlamaRAMCache
+    from llama_cpp import Llama
 
     from ingest.index import Indexer
+    from rag.llm_process import ChildProcessGenerator
     from rag.pipeline import build_pipeline
     from rag.settings import load_settings
 
@@ -43,7 +44,7 @@ def main() -> None:
         if len(sys.argv) <= 2:
             Indexer(pipeline).ingest([ROOT / "data" / "sample"])
         gen = pipeline.generator.inner
-        if not hasattr(gen, "_load"):
+        if not isinstance(gen, ChildProcessGenerator):
             sys.exit("this benchmark compares the local llama.cpp model (RAGQA_LLM__BASE_URL must be unset)")
         sent: list[list[dict[str, str]]] = []
         real_stream = gen.stream
@@ -53,7 +54,7 @@ def main() -> None:
             return real_stream(messages, max_tokens)
 
         gen.stream = recording
-        llm = gen._load()
+        gen.load()
         pipeline.embedder.embed(["warm-up"])
         bare = Llama(
             model_path=str(gen.path),
@@ -65,8 +66,7 @@ def main() -> None:
         )
 
         def product_round() -> tuple[float, str]:
-            llm.reset()
-            llm.set_cache(LlamaRAMCache(capacity_bytes=gen.prompt_cache_mb << 20))  # empty, as in a new process
+            gen.reset_cache()  # empty, as in a new process
             started = time.perf_counter()
             stream = pipeline.answerer.ask(question)
             pieces = iter(stream)

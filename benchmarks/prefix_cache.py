@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 import time
 
-from rag.llm import LlamaCppGenerator
+from rag.llm_process import ChildProcessGenerator
 from rag.pipeline import build_pipeline
 from rag.prompt import warm_up_prompts
 from rag.settings import load_settings
@@ -27,7 +27,7 @@ QUESTIONS = [
 ]
 
 
-def first_token(gen: LlamaCppGenerator, messages: list) -> float:  # type: ignore[type-arg]
+def first_token(gen: ChildProcessGenerator, messages: list) -> float:  # type: ignore[type-arg]
     started = time.perf_counter()
     pieces = gen.stream(messages)
     next(pieces)

@@ -56,17 +56,14 @@ def main() -> None:
     runs = runs or [(3, settings.retrieve.page_depth), (2, settings.retrieve.page_depth)]
     ks = [f"{k}:{d}" for k, d in runs]
     pipeline = build_pipeline(settings)
-    llm = settings.llm
     gen = pipeline.generator.inner  # the local llama.cpp model: its prompt cache is emptied per question below
     answerer = pipeline.answerer
     pipeline.embedder.embed(["warm-up"])
-    from llama_cpp import LlamaRAMCache
-
     results: dict[str, list[tuple[float, int, bool, bool]]] = {k: [] for k in ks}
     for i, (question, figure) in enumerate(questions(n), 1):
         for name, (k, depth) in zip(ks, runs, strict=True):
             answerer.retriever.page_depth = depth
-            gen._load().set_cache(LlamaRAMCache(capacity_bytes=llm.prompt_cache_mb << 20))  # nothing left over
+            gen.reset_cache()  # nothing left over
             gen.warm(warm_up_prompts()[0])
             stream = answerer.ask(question, k=k)
             result = stream.consume()

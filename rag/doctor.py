@@ -135,9 +135,11 @@ def _in_child(config: dict[str, Any]) -> Check:
 
 def _summary(role: str, figures: dict[str, Any]) -> str:
     if role == "library":
-        return f"llama-cpp-python {figures['version']}, no AMX back end" + (
-            "" if not figures["amx"] else " (AMX IS IN THIS BUILD: it crashes on some CPUs)"
-        )
+        backend = figures["backend"] or "built in"
+        if figures["variants"]:
+            backend += f", picked from {len(figures['variants'])} CPU variants"
+        amx = "AMX IS IN THIS BUILD: its kernels crash on some CPUs" if figures["amx"] else "no AMX back end"
+        return f"llama-cpp-python {figures['version']}, CPU back end {backend}; {amx}"
     if role == "llm":
         return (
             f"load {figures['load_s']:.1f} s, prompt {figures['prompt_tps']:.1f} tok/s ({figures['prompt_tokens']} "
@@ -168,7 +170,24 @@ def _library() -> dict[str, Any]:
     import llama_cpp
 
     info = llama_cpp.llama_print_system_info().decode()
-    return {"version": llama_cpp.__version__, "system_info": info, "amx": "AMX" in info.upper()}
+    lib = Path(llama_cpp.__file__).parent / "lib"
+    return {
+        "version": llama_cpp.__version__,
+        "system_info": info,
+        "amx": "AMX" in info.upper(),
+        "backend": _loaded_cpu_backend(),
+        "variants": sorted(p.name for p in lib.glob("libggml-cpu-*.so")),
+    }
+
+
+def _loaded_cpu_backend() -> str:
+    """The file name of the CPU back end llama.cpp loaded into this process ("" when it is built in)."""
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return ""
+    names = {Path(line.split()[-1]).name for line in maps.splitlines() if "libggml-cpu" in line}
+    return ", ".join(sorted(names))
 
 
 def _llm(path: Path, threads: int | None) -> dict[str, Any]:

@@ -67,17 +67,12 @@ class ChildProcessGenerator:
     ) -> None:
         self.path = path
         self.n_ctx = n_ctx
+        self.n_threads = n_threads or os.cpu_count() or 1
         self.max_tokens = max_tokens
-        self._config: dict[str, Any] = {
-            "path": str(path),
-            "n_ctx": n_ctx,
-            "n_threads": n_threads,
-            "max_tokens": max_tokens,
-            "temperature": temperature,
-            "seed": seed,
-            "prompt_cache_mb": prompt_cache_mb,
-            "n_gpu_layers": n_gpu_layers,
-        }
+        self.temperature = temperature
+        self.seed = seed
+        self.prompt_cache_mb = prompt_cache_mb
+        self.n_gpu_layers = n_gpu_layers
         self._command = list(command) if command else [sys.executable, "-c", _CHILD]
         self._proc: subprocess.Popen[str] | None = None
         self._lock = threading.Lock()  # one request at a time: the child serves one
@@ -135,8 +130,13 @@ class ChildProcessGenerator:
 
     def _start(self) -> subprocess.Popen[str]:
         # stderr is inherited: llama.cpp's own messages and a crash's report reach the parent's log
+        config = {
+            "path": str(self.path),
+            **{k: getattr(self, k) for k in ("n_ctx", "n_threads", "max_tokens", "temperature", "seed")},
+            **{k: getattr(self, k) for k in ("prompt_cache_mb", "n_gpu_layers")},
+        }
         return subprocess.Popen(
-            [*self._command, json.dumps(self._config)],
+            [*self._command, json.dumps(config)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,

@@ -12,6 +12,7 @@ import pytest
 
 from rag.fakes import HashingEmbedder, ReplayGenerator
 from rag.llm import Generator, LlamaCppGenerator, Message
+from rag.llm_process import ChildProcessGenerator
 from rag.models import resolve
 from rag.queue import QueuedGenerator
 from rag.remote_llm import OpenAIGenerator
@@ -100,6 +101,7 @@ def test_store_contract(store_and_writers):
         "replay",
         "queued",
         pytest.param("llama.cpp", marks=slow),
+        pytest.param("llama.cpp in a child process", marks=slow),
         pytest.param("openai-compatible", marks=slow),
         pytest.param("queued openai-compatible", marks=slow),
     ]
@@ -112,6 +114,10 @@ def generator(request):
         return QueuedGenerator(ReplayGenerator(["A reply in several words."] * 3))
     if kind == "llama.cpp":
         return LlamaCppGenerator(resolve("smollm2-135m", REAL_MODELS), n_ctx=1024, max_tokens=64, prompt_cache_mb=0)
+    if kind == "llama.cpp in a child process":
+        child = ChildProcessGenerator(resolve("smollm2-135m", REAL_MODELS), n_ctx=1024, max_tokens=64)
+        request.addfinalizer(child.close)
+        return child
     remote = OpenAIGenerator(
         request.getfixturevalue("llm_server"),
         "smollm2",

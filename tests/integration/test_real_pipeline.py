@@ -12,6 +12,7 @@ import pytest
 
 from app.cli import EXIT_PARTIAL
 from ingest.index import Indexer
+from rag.llm import LlamaCppGenerator
 from rag.models import resolve
 from rag.pipeline import build_pipeline
 from rag.settings import load_settings
@@ -165,14 +166,15 @@ def test_the_prompt_cache_holds_only_what_it_counts(tmp_path):
     within what the cache counts and bounds."""
     require("smollm2-135m")
     settings = load_settings(index_dir=tmp_path / "i", llm={"model": "smollm2-135m", "max_tokens": 16})
-    pipeline = build_pipeline(settings)
+    model = LlamaCppGenerator(resolve("smollm2-135m", REAL_MODELS), max_tokens=16)  # what the model's process runs
+    pipeline = build_pipeline(settings, generator=model)
     Indexer(pipeline).ingest([SAMPLE])
     for question in (
         "What is the hotel limit per night in London?",
         "How many days a week may employees work remotely?",
     ):
         pipeline.answerer.ask(question).consume()
-    cache = pipeline.generator.inner._llm.cache
+    cache = model._llm.cache
     assert len(cache.cache_state) >= 2
     for state in cache.cache_state.values():
         uncounted = state.scores.nbytes + state.input_ids.nbytes
