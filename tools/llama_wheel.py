@@ -28,7 +28,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 AMX_MARK = b"ggml_backend_amx_buffer_type"
-VARIANT = re.compile(r"^bin/(libggml-cpu-[\w.-]+\.so)$")
+VARIANT = re.compile(r"^bin/(libggml-[\w.-]+\.so)$")  # dynamic back ends: CPU variants, CUDA, ...
 SONAME = re.compile(r"^llama_cpp/lib/(libggml\.so\.\d+)$")
 HOOK = '''
 

@@ -3,6 +3,7 @@ command the README gives cannot silently break. Their numbers come from `make be
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 
@@ -135,3 +136,17 @@ def test_injection_prints_each_defence_layer_side_by_side():
         r"  (.+):  obeyed +[01]/1  right +[01]/1  \|  obeyed +[01]/1  right +[01]/1  \(withheld [01]\)  \d+ s"
     )
     assert [summary.fullmatch(line).group(1) for line in lines[-4:]] == layers  # type: ignore[union-attr]
+
+
+def test_llama_builds_prints_each_build_side_by_side():
+    """The wheel `make install` built (the Makefile passes its path), timed against itself."""
+    wheel = os.environ.get("RAGQA_TEST_LLAMA_WHEEL")
+    if not wheel:
+        pytest.skip("RAGQA_TEST_LLAMA_WHEEL is unset: `make test` sets it to the wheel it built")
+    out = run_benchmark("llama_builds.py", "smollm2-135m", "1", wheel, wheel, env=SMALL_LLM)
+    lines = out.strip().splitlines()
+    assert "AMX" not in lines[1].upper() and "AVX" in lines[1]
+    assert re.fullmatch(r"round 1 \[1\] prompt +[\d.]+ tok/s +generation +[\d.]+ tok/s", lines[5])
+    assert lines[-3] == "build   prompt tok/s  ratio  gen tok/s  ratio"
+    assert re.fullmatch(r"\[0\] +[\d.]+ +1\.00 +[\d.]+ +1\.00", lines[-2])
+    assert re.fullmatch(r"\[1\] +[\d.]+ +[\d.]+ +[\d.]+ +[\d.]+", lines[-1])
