@@ -8,9 +8,12 @@ queueing between users (rag.queue), OpenAI-compatible servers (rag.remote_llm).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import threading
 from collections.abc import Generator as PyGenerator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol, TypedDict
 
@@ -145,7 +148,9 @@ class GGUFTokenizer:
     is safe in any process and never waits for a generation."""
 
     def __init__(self, path: Path) -> None:
-        self._llm = _llama_class()(model_path=str(path), vocab_only=True, verbose=False)
+        Llama = _llama_class()
+        with _stderr_muted():  # llama.cpp warns that a context is larger than a vocabulary's (0) training one
+            self._llm = Llama(model_path=str(path), vocab_only=True, verbose=False)
         self._lock = threading.Lock()
 
     def count(self, text: str) -> int:
@@ -155,6 +160,20 @@ class GGUFTokenizer:
     def count_messages(self, messages: list[Message]) -> int:
         """What `Generator.count_tokens` returns: each message's tokens plus its chat-template allowance."""
         return sum(self.count(m["content"]) + _PER_MESSAGE for m in messages)
+
+
+@contextlib.contextmanager
+def _stderr_muted() -> Iterator[None]:
+    """File descriptor 2 to /dev/null inside the block (C code writes there directly); failures still raise."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _llama_class() -> Any:

@@ -132,9 +132,14 @@ class ChildProcessGenerator:
         # stderr is inherited: llama.cpp's own messages and a crash's report reach the parent's log
         config = {
             "path": str(self.path),
-            **{k: getattr(self, k) for k in ("n_ctx", "n_threads", "max_tokens", "temperature", "seed")},
-            **{k: getattr(self, k) for k in ("prompt_cache_mb", "n_gpu_layers")},
-        }
+            "n_ctx": self.n_ctx,
+            "n_threads": self.n_threads,
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "seed": self.seed,
+            "prompt_cache_mb": self.prompt_cache_mb,
+            "n_gpu_layers": self.n_gpu_layers,
+        }  # LlamaCppGenerator's arguments
         return subprocess.Popen(
             [*self._command, json.dumps(config)],
             stdin=subprocess.PIPE,
@@ -172,7 +177,7 @@ class ChildProcessGenerator:
                     else:
                         done = True
                         return
-            except (BrokenPipeError, OSError) as exc:
+            except OSError as exc:  # a broken pipe: the child is gone
                 done = True
                 raise self._crashed(proc) from exc
             finally:
@@ -195,7 +200,7 @@ class ChildProcessGenerator:
             _send(proc, {"op": "cancel", "id": request_id})
             while (reply := _receive(proc)) is not None and "piece" in reply:
                 pass
-        except (BrokenPipeError, OSError, ValueError):
+        except (OSError, ValueError):  # gone meanwhile, or its pipe already closed
             pass
         if proc.poll() is not None:
             self._proc = None  # started again by the next request
@@ -204,8 +209,9 @@ class ChildProcessGenerator:
 def _how(proc: subprocess.Popen[str]) -> str:
     try:
         return describe_exit(proc.wait(timeout=10))
-    except subprocess.TimeoutExpired:
+    except subprocess.TimeoutExpired:  # its output closed, yet it lives on: end it
         proc.kill()
+        proc.wait()
         return "it stopped answering and was killed"
 
 
