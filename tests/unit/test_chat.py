@@ -4,14 +4,18 @@ import io
 import json
 import threading
 import time
+from pathlib import Path
 
 from app.cli import main
 from ingest.index import Indexer
+from rag import pipeline as pipeline_module
 from rag.answer import Answerer, Turn
 from rag.fakes import ReplayGenerator
+from rag.llm_process import ChildProcessGenerator
 from rag.pipeline import build_pipeline
 from rag.queue import QueuedGenerator
 from tests.conftest import SAMPLE
+from tests.unit.test_llm_process import FAKE_CHILD
 
 
 def answerer_with(fake_settings, replies, budget=4096):
@@ -181,3 +185,27 @@ def test_chat_json_reads_one_question_per_line(monkeypatch, capsys, tmp_path):
     assert set(turns[0]) == {"question", "standalone_question", "answer", "sources", "unsupported", "timings"}
     assert turns[0]["standalone_question"] == "Hotel limit in London?"
     assert turns[1]["standalone_question"] == "Fake answer [1]."  # the fake replays its default for the rewrite
+
+
+def test_chat_goes_on_after_the_model_crashed_on_a_question(monkeypatch, capsys, tmp_path):
+    """The model's process (a stand-in speaking its protocol) dies by SIGSEGV on the first question: that
+    question fails with the message, the next is answered by the restarted process, the exit code says one
+    failed."""
+    monkeypatch.setenv("RAGQA_MODE", "fake")
+    monkeypatch.setenv("RAGQA_RETRIEVE__MIN_SCORE", "0.0")
+    main(["ingest", str(SAMPLE)])
+    capsys.readouterr()
+    model = ChildProcessGenerator(Path("unused.gguf"), command=FAKE_CHILD)
+    real_build = pipeline_module.build_pipeline
+    monkeypatch.setattr(pipeline_module, "build_pipeline", lambda s: real_build(s, generator=model))
+    monkeypatch.setattr(model, "count_tokens", lambda messages: sum(len(m["content"]) // 4 for m in messages))
+    monkeypatch.setattr("sys.stdin", io.StringIO("<crash> Hotel limit in London?\nHotel limit in London?\n"))
+    try:
+        assert main(["chat", "--json"]) == 1
+    finally:
+        model.close()
+    out, err = capsys.readouterr()
+    [turn] = [json.loads(line) for line in out.splitlines()]
+    assert turn["question"] == "Hotel limit in London?" and turn["answer"] == "fake answer"
+    assert "ragqa: error: the language model crashed (signal 11, SIGSEGV); it was restarted" in err
+    assert model.crashes == 1

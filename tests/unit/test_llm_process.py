@@ -41,7 +41,7 @@ def test_exits_are_described_for_people():
 def test_a_child_that_dies_by_a_signal_mid_answer_is_reported_and_replaced(generator):
     pieces: list[str] = []
     with pytest.raises(ModelCrashedError) as crash:
-        for piece in generator.stream(ask("crash")):
+        for piece in generator.stream(ask("<crash>")):
             pieces.append(piece)
     assert pieces == ["partial "]
     assert crash.value.how == "signal 11, SIGSEGV"
@@ -53,7 +53,7 @@ def test_a_child_that_dies_by_a_signal_mid_answer_is_reported_and_replaced(gener
 
 
 def test_a_closed_stream_is_cancelled_and_leaves_nothing_for_the_next_question(generator):
-    stream = generator.stream(ask("slow"))
+    stream = generator.stream(ask("<slow>"))
     assert next(stream) == "0 "
     started = time.perf_counter()
     stream.close()
@@ -75,7 +75,7 @@ def test_a_child_that_ended_while_idle_is_replaced_without_an_error(generator):
 
 def test_an_error_in_the_child_is_a_model_error_and_the_child_goes_on(generator):
     with pytest.raises(ModelError, match="the language model failed: the prompt is too long"):
-        list(generator.stream(ask("fail")))
+        list(generator.stream(ask("<fail>")))
     assert "".join(generator.stream(ask("hello"))) == "fake answer"
 
 
@@ -83,7 +83,7 @@ def test_the_queue_remembers_the_last_failure_until_a_call_succeeds(generator):
     queued = QueuedGenerator(generator)
     assert queued.problem is None
     with pytest.raises(ModelCrashedError):
-        list(queued.stream(ask("crash")))
+        list(queued.stream(ask("<crash>")))
     assert queued.problem is not None and "crashed (signal 11, SIGSEGV)" in queued.problem
     assert "".join(queued.stream(ask("hello"))) == "fake answer"
     assert queued.problem is None
