@@ -19,11 +19,13 @@ from streamlit.testing.v1 import AppTest
 
 from app.cli import main
 from ingest.index import Indexer
+from rag.llm_process import ChildProcessGenerator
 from rag.models import resolve
 from rag.pipeline import build_pipeline
 from rag.settings import load_settings
 from tests.conftest import REAL_MODELS, ROOT, SAMPLE, free_port
 from tests.integration.conftest import output, start, stop, wait_for
+from tests.unit.test_llm_process import FAKE_CHILD
 
 pytestmark = pytest.mark.slow
 
@@ -178,3 +180,20 @@ def test_doctor_checks_every_installed_model_and_the_build(capsys):
     llm = checks["smollm2-135m"]["figures"]
     assert llm["prompt_tokens"] == 512 and llm["prompt_tps"] > 0 and llm["gen_tps"] > 0
     assert checks["all-minilm-l6-v2"]["figures"]["dim"] == 384
+
+
+def test_counting_tokens_does_not_wait_for_an_answer_in_progress():
+    """Counting is done in this process from the model's vocabulary: a question being counted (to fit its prompt)
+    while another user's answer streams gets its count at once (it waited for the whole answer before)."""
+    require("smollm2-135m")
+    model = ChildProcessGenerator(resolve("smollm2-135m", REAL_MODELS), command=FAKE_CHILD)  # a slow answer
+    try:
+        stream = model.stream([{"role": "user", "content": "<slow>"}])
+        assert next(stream) == "0 " and model.busy
+        started = time.perf_counter()
+        count = model.count_tokens([{"role": "user", "content": "How many days a week may employees work remotely?"}])
+        assert time.perf_counter() - started < 2.0 and model.busy, "counted while the answer streams"
+        assert 10 < count < 40
+        stream.close()
+    finally:
+        model.close()
