@@ -98,8 +98,8 @@ def evaluate_qa(
     with report_path.open("w", encoding="utf-8") as report:
         for i, item in enumerate(items):
             asked = time.perf_counter()
-            hits = answerer.retrieve(item.question, k)
-            scope = answerer.retriever.last_scope
+            found = answerer.search(item.question, k)
+            hits, scope = found.hits, found.scope
             record = QaRecord(
                 question=item.question,
                 kind=item.kind,
@@ -107,7 +107,7 @@ def evaluate_qa(
                 retrieved=[{"file": Path(h.chunk.source).name, "page": h.chunk.page} for h in hits],
                 hit_at_1=bool(hits) and matches(hits[0].chunk.source, item.patterns),
                 hit_at_k=any(matches(h.chunk.source, item.patterns) for h in hits),
-                scope=scope.reasons if scope else [],
+                scope=scope.reasons,
             )
             money = first_money(item.answer)
             if money is not None:

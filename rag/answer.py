@@ -44,7 +44,7 @@ from rag.prompt import (
     user_message,
 )
 from rag.queue import QueuedGenerator
-from rag.retrieve import Filters, Retriever
+from rag.retrieve import Filters, Retrieval, Retriever
 from rag.store import Store
 from rag.types import AnswerResult, Hit, Source, Timings
 
@@ -206,7 +206,11 @@ class Answerer:
     def retrieve(self, question: str, k: int | None = None, filters: Filters | None = None) -> list[Hit]:
         """The k best chunks (hybrid search within the documents the question is about, rag.retrieve), then
         the chunks ranked just below them that share their pages (`rag.retrieve.page_companions`)."""
-        return self.retriever.retrieve(question, k or self.k, filters, companions=True)
+        return self.search(question, k, filters).hits
+
+    def search(self, question: str, k: int | None = None, filters: Filters | None = None) -> Retrieval:
+        """`retrieve`, with what the relevance decision needs (the scope, the best similarity, ...)."""
+        return self.retriever.search(question, k or self.k, filters, companions=True)
 
     def _stream(
         self, messages: list[Message], on_wait: Callable[[int], None] | None = None, max_tokens: int | None = None
@@ -250,21 +254,23 @@ class Answerer:
         started = time.perf_counter()
         standalone = self.standalone_question(question.strip(), history)
         retrieving = time.perf_counter()
-        hits = self.retrieve(standalone, k, filters)
+        retrieval = self.search(standalone, k, filters)  # this question's own findings, never shared state
+        hits = retrieval.hits
         retrieve_s = time.perf_counter() - retrieving  # the rewrite is not retrieval; first_token_s counts both
         # The threshold is calibrated on the best cosine similarity of a question's dense candidates: when that
         # passes, the fused hits go to the model (a chunk BM25 found may be less similar to the question). For a
         # question mostly in Chinese the English embedder's similarity says little: a hit holding most of the
         # question's terms counts instead; for a CJK passage given to a question in another script, the
         # multilingual similarity that put it there (rag.retrieve).
-        r = self.retriever
-        found = r.last_best_score >= self.min_score or r.last_cjk_coverage >= 0.6 or r.last_cross_language
+        r = retrieval
+        found = r.best_score >= self.min_score or r.cjk_coverage >= 0.6 or r.cross_language
         relevant = hits if found else []
         if self.compress:
             relevant = [_compressed(h, standalone) for h in relevant]
         if not relevant:
             stream = AnswerStream(hits, None, started, retrieve_s, standalone if history else None, question=question)
-            return self._with_rerank_time(stream)
+            stream.result.timings.rerank_s = retrieval.rerank_s
+            return stream
         asked = question.strip() if standalone == question.strip() else f"{question.strip()}\nIn full: {standalone}"
         note = order_note(standalone)  # the engine orders the amounts: small models misjudge "which is higher"
         asked += f"\n{note}" if note else ""
@@ -288,11 +294,7 @@ class Answerer:
             asked,
             self.check_answers,
         )
-        return self._with_rerank_time(stream)
-
-    def _with_rerank_time(self, stream: AnswerStream) -> AnswerStream:
-        if self.retriever.reranker_path is not None:
-            stream.result.timings.rerank_s = self.retriever.last_rerank_s
+        stream.result.timings.rerank_s = retrieval.rerank_s
         return stream
 
     def _fit(self, question: str, history: list[Turn], hits: list[Hit], system: str) -> _Plan:

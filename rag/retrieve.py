@@ -210,6 +210,20 @@ def scope_for(question: str, cards: Mapping[str, Card], filters: Filters | None 
     return Scope(sorted(allowed) if narrowed else None, reasons, spread)
 
 
+@dataclass
+class Retrieval:
+    """What retrieval found for one question, returned as a value: nothing about a question is kept on the
+    `Retriever`, which every user of a process shares."""
+
+    hits: list[Hit]
+    scope: Scope
+    best_score: float = 0.0  # the best cosine similarity of the question's dense candidates
+    cjk_coverage: float = 0.0  # for a question mostly in CJK: the best share of its terms a hit holds
+    cross_language: bool = False  # a chunk in another script took a place (see Retriever._cross_language)
+    translation: str | None = None  # a CJK question's English translation, when one was searched
+    rerank_s: float | None = None  # the cross-encoder's time, when it ran
+
+
 class Retriever:
     """Hybrid retrieval over one store (see the module docstring)."""
 
@@ -250,12 +264,6 @@ class Retriever:
         self.reranker_path = reranker_path
         self._reranker: Any = None
         self._cards: tuple[object, dict[str, Card]] | None = None
-        self.last_scope: Scope | None = None
-        self.last_rerank_s: float | None = None
-        self.last_best_score = 0.0  # the best cosine similarity of the last question's dense candidates
-        self.last_cjk_coverage = 0.0  # for a question mostly in CJK: the best share of its terms a hit holds
-        self.last_cross_language = False  # a chunk in another script took a place (see _cross_language)
-        self.last_translation: str | None = None  # a CJK question's English translation, when one was searched
 
     def cards(self) -> dict[str, Card]:
         """The documents' cards, read again only when a writer changed them."""
@@ -265,33 +273,35 @@ class Retriever:
         return self._cards[1]
 
     def retrieve(self, question: str, k: int, filters: Filters | None = None, companions: bool = False) -> list[Hit]:
-        """The k best chunks for `question`, best first. With `companions`, then the chunks ranked below them
-        within the first `page_depth` that lie on one of their pages (`page_companions`)."""
+        """The k best chunks for `question`, best first (`search(...).hits`)."""
+        return self.search(question, k, filters, companions).hits
+
+    def search(self, question: str, k: int, filters: Filters | None = None, companions: bool = False) -> Retrieval:
+        """The k best chunks for `question`, best first, with what the answer's relevance decision needs. With
+        `companions`, then the chunks ranked below them within the first `page_depth` that lie on one of their
+        pages (`page_companions`)."""
         scope = Scope(None)
         if self.use_cards or (filters is not None and not filters.empty):
             scope = scope_for(question if self.use_cards else "", self.cards(), filters)
-        self.last_scope = scope
-        self.last_best_score = self.last_cjk_coverage = 0.0
-        self.last_cross_language = False
-        self.last_translation = None
         if scope.sources is not None and not scope.sources:
-            return []
+            return Retrieval([], scope)
         cjk = mostly_cjk(question)
-        ranked, multilingual, self.last_best_score = self._rank(question, max(k, self.candidates), scope.sources)
+        ranked, multilingual, best_score = self._rank(question, max(k, self.candidates), scope.sources)
+        found = Retrieval([], scope, best_score)
         if not cjk and multilingual:
-            ranked = self._cross_language(ranked, multilingual, k)
+            ranked, found.cross_language = self._cross_language(ranked, multilingual, k)
         if cjk:  # the English embedder's similarity says little here; the words do
             asked = set(tokenize(question, question=True))
-            self.last_cjk_coverage = max((coverage(asked, h) for h in ranked[:k]), default=0.0)
+            found.cjk_coverage = max((coverage(asked, h) for h in ranked[:k]), default=0.0)
             if self.translate is not None and self._english_in(scope):
-                ranked = self._from_translation(question, ranked, k, scope)
+                ranked, found.translation, taken = self._from_translation(question, ranked, k, scope)
+                found.cross_language = found.cross_language or taken
         if self.reranker_path is not None:
-            ranked = self._rerank(question, ranked[: max(3 * k, 20)])
+            ranked, found.rerank_s = self._rerank(question, ranked[: max(3 * k, 20)])
         if scope.spread:
             ranked = _spread(ranked)
-        if companions:
-            return ranked[:k] + page_companions(ranked, k, self.page_depth)
-        return ranked[:k]
+        found.hits = ranked[:k] + page_companions(ranked, k, self.page_depth) if companions else ranked[:k]
+        return found
 
     def _rank(
         self, question: str, n: int, sources: Sequence[str] | None, with_multilingual: bool = True
@@ -340,17 +350,16 @@ class Retriever:
         ranked = sorted(found.values(), key=fused, reverse=True)
         return ranked, multilingual, max((h.score for h in dense), default=0.0)
 
-    def _cross_language(self, ranked: list[Hit], multilingual: dict[str, float], k: int) -> list[Hit]:
+    def _cross_language(self, ranked: list[Hit], multilingual: dict[str, float], k: int) -> tuple[list[Hit], bool]:
         """For a question not in CJK: the CJK chunk most like it (multilingual similarity at least
         `cross_language_min`) takes the k-th place unless it is among the first k already. Its words cannot
         match the question's, so fusion alone may not show it; the k-th place is the one an English passage is
-        least likely to be needed in."""
+        least likely to be needed in. With it, whether such a chunk qualified."""
         best_id = max(multilingual, key=multilingual.__getitem__)
         if multilingual[best_id] < self.cross_language_min:
-            return ranked
-        self.last_cross_language = True
+            return ranked, False
         best = next((h for h in ranked if h.chunk.id == best_id), None)
-        return ranked if best is None else _at_most_kth(ranked, best, k)
+        return (ranked if best is None else _at_most_kth(ranked, best, k)), True
 
     def _english_in(self, scope: Scope) -> bool:
         """Whether any document in `scope` is not written in CJK (by its card; no cards: assume so)."""
@@ -360,29 +369,30 @@ class Retriever:
         sources = cards.keys() if scope.sources is None else [s for s in scope.sources if s in cards]
         return any(cards[s].language not in CJK_LANGUAGES for s in sources)
 
-    def _from_translation(self, question: str, ranked: list[Hit], k: int, scope: Scope) -> list[Hit]:
+    def _from_translation(
+        self, question: str, ranked: list[Hit], k: int, scope: Scope
+    ) -> tuple[list[Hit], str | None, bool]:
         """For a CJK question: its English translation (`translate`, the LLM) is searched too, and the best chunk
         not written in CJK takes the k-th place unless it is among the first k already, when its cosine
         similarity to the translation reaches `translated_min` (the relevance threshold). The question's own
         words cannot match an English passage, nor can the default embedder read them; the first k-1 places
-        stay those of the question itself. The mirror of `_cross_language`."""
+        stay those of the question itself. The mirror of `_cross_language`. With the ranking: the translation
+        searched (None when there was none) and whether its chunk took a place."""
         try:
             english = self.translate(question) if self.translate is not None else ""
         except Exception as exc:  # noqa: BLE001 - a search aid: without it the question is still answered
             logger.warning("question not translated: %s", exc)
-            return ranked
+            return ranked, None, False
         english = english.splitlines()[0].strip().strip('"') if english else ""
         if not english or mostly_cjk(english):
-            return ranked
-        self.last_translation = english
+            return ranked, None, False
         found, _, _ = self._rank(english, max(k, self.candidates), scope.sources, with_multilingual=False)
         best = next((h for h in found if not mostly_cjk(h.chunk.text)), None)
         if best is None or best.score < self.translated_min:
-            return ranked
-        self.last_cross_language = True
-        return _at_most_kth(ranked, best, k)
+            return ranked, english, False
+        return _at_most_kth(ranked, best, k), english, True
 
-    def _rerank(self, question: str, hits: list[Hit]) -> list[Hit]:
+    def _rerank(self, question: str, hits: list[Hit]) -> tuple[list[Hit], float]:
         started = time.perf_counter()
         if self._reranker is None:
             try:
@@ -394,9 +404,9 @@ class Retriever:
             self._reranker = CrossEncoder(str(self.reranker_path), local_files_only=True)
         scores = self._reranker.predict([(question, h.chunk.embed_text) for h in hits], show_progress_bar=False)
         order = sorted(range(len(hits)), key=lambda i: float(scores[i]), reverse=True)
-        self.last_rerank_s = time.perf_counter() - started
-        logger.info("re-ranked %d chunks in %.2f s", len(hits), self.last_rerank_s)
-        return [hits[i] for i in order]
+        seconds = time.perf_counter() - started
+        logger.info("re-ranked %d chunks in %.2f s", len(hits), seconds)
+        return [hits[i] for i in order], seconds
 
 
 def _at_most_kth(ranked: list[Hit], hit: Hit, k: int) -> list[Hit]:

@@ -7,6 +7,7 @@ from rag.answer import Answerer
 from rag.fakes import ReplayGenerator
 from rag.pipeline import build_pipeline
 from rag.prompt import NOT_FOUND, SYSTEM_PROMPT, SYSTEM_PROMPT_LOOKED_UP, build_messages
+from rag.retrieve import Retrieval, Scope
 from rag.types import Chunk, Hit
 from tests.conftest import SAMPLE
 
@@ -219,13 +220,11 @@ def test_blocks_of_one_page_share_a_number_and_a_source(answerer):
 class _FixedRetriever:
     """Returns the given hits, as if they were the best by far."""
 
-    last_best_score, last_cjk_coverage, last_cross_language, reranker_path = 0.9, 0.0, False, None
-
     def __init__(self, hits):
         self.hits = hits
 
-    def retrieve(self, question, k, filters=None, companions=True):
-        return self.hits
+    def search(self, question, k, filters=None, companions=True):
+        return Retrieval(self.hits, Scope(None), best_score=0.9)
 
 
 def test_the_table_cell_asked_for_is_stated_under_the_question(fake_settings):
@@ -249,3 +248,39 @@ def test_the_table_cell_asked_for_is_stated_under_the_question(fake_settings):
     answerer.ask("And for the latest quarter?", history=[first.turn()]).consume()
     assert "Table look-up" in reply.seen[-1][-1]["content"]
     assert reply.seen[-1][0]["content"] == SYSTEM_PROMPT  # a conversation keeps its system prompt
+
+
+def test_concurrent_questions_each_get_their_own_relevance_decision(fake_settings, monkeypatch):
+    """One Retriever serves every user. Two questions, one to refuse and one to answer, retrieved at the same
+    time and held together where the landed code stored its findings on the Retriever (`last_best_score`) and read
+    them back after: each must still get its own outcome (before, both took whichever was written last)."""
+    import threading
+
+    import rag.retrieve
+
+    pipeline = build_pipeline(fake_settings)
+    Indexer(pipeline).ingest([SAMPLE])
+    answerable = "Hotels may cost up to EUR 220 per night in London"
+    refused = "zqxv wplm grtk yhbn"
+    answerer = Answerer(pipeline.embedder, pipeline.store, ReplayGenerator(["An answer [1]."] * 99), min_score=0.3)
+    assert answerer.ask(answerable).consume().found and not answerer.ask(refused).consume().found  # one at a time
+    together = threading.Barrier(2, timeout=10)
+    real_companions = rag.retrieve.page_companions
+
+    def held(*args, **kwargs):  # both questions have been ranked, neither has been judged
+        together.wait()
+        return real_companions(*args, **kwargs)
+
+    monkeypatch.setattr(rag.retrieve, "page_companions", held)
+    outcomes: dict[str, list[bool]] = {answerable: [], refused: []}
+
+    def ask(question: str) -> None:
+        outcomes[question].append(answerer.ask(question).consume().found)
+
+    for _ in range(20):
+        threads = [threading.Thread(target=ask, args=(q,)) for q in (answerable, refused)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert outcomes == {answerable: [True] * 20, refused: [False] * 20}

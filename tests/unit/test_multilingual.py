@@ -106,14 +106,13 @@ def test_vectors_of_another_multilingual_model_are_replaced_not_compared(mixed, 
     other.name = "another-model"
     again = build_pipeline(fake_settings, multilingual=other)
     retriever = again.retriever(again.store)
-    retriever.retrieve("How many days a week may employees work remotely?", 2)
-    assert not retriever.last_cross_language  # the stored vectors are the first model's: not used
+    found = retriever.search("How many days a week may employees work remotely?", 2)
+    assert not found.cross_language  # the stored vectors are the first model's: not used
     chinese = [_chunk("/zh.md", "员工每周最多可以远程办公三天。", 0)]
     again.store.replace_source("/zh.md", chinese, again.embedder)
     assert other.embedded == ["员工每周最多可以远程办公三天。"]  # embedded again, not taken from the old model
     assert again.store.keywords.vectors("/zh.md", "translating") == {}
-    retriever.retrieve("How many days a week may employees work remotely?", 2)
-    assert retriever.last_cross_language
+    assert retriever.search("How many days a week may employees work remotely?", 2).cross_language
 
 
 def test_a_failed_multilingual_embedding_writes_nothing(mixed):
@@ -134,8 +133,8 @@ def test_an_english_question_gets_the_chinese_passage_that_answers_it(mixed):
     pipeline, _ = mixed
     retriever = pipeline.retriever(pipeline.store)
     question = "How many days a week may employees work remotely?"
-    hits = retriever.retrieve(question, 2)
-    assert "员工每周最多可以远程办公三天。" in [h.chunk.text for h in hits] and retriever.last_cross_language
+    found = retriever.search(question, 2)
+    assert "员工每周最多可以远程办公三天。" in [h.chunk.text for h in found.hits] and found.cross_language
     # when English passages that share the question's words outrank it in fusion, it takes the last place
     wordy = ["Employees work 38 hours a week.", "How many days employees work a week is agreed with the team."]
     pipeline.store.replace_source("/hr.md", [_chunk("/hr.md", t, i) for i, t in enumerate(wordy)], pipeline.embedder)
@@ -143,8 +142,7 @@ def test_an_english_question_gets_the_chinese_passage_that_answers_it(mixed):
     hits = faint.retrieve(question, 3)
     assert [h.chunk.source for h in hits] == ["/hr.md", "/hr.md", "/zh.md"]
     assert hits[-1].chunk.text == "员工每周最多可以远程办公三天。"
-    retriever.retrieve("What is the per diem for meals?", 2)  # nothing Chinese is like it
-    assert not retriever.last_cross_language
+    assert not retriever.search("What is the per diem for meals?", 2).cross_language  # nothing Chinese is like it
 
 
 def test_the_answerer_counts_a_cross_language_passage_as_found(mixed):
@@ -176,16 +174,18 @@ def test_a_chinese_question_searches_the_english_documents_with_its_translation(
 
     retriever = Retriever(pipeline.embedder, pipeline.store, translate=translate, translated_min=0.1)
     question = "伦敦的酒店每晚最多可以花多少钱？"
-    hits = retriever.retrieve(question, 2)
-    assert asked == [question] and retriever.last_translation == "How much may a hotel cost per night in London?"
-    assert hits[-1].chunk.text == "Hotels cost up to 220 EUR per night in London." and retriever.last_cross_language
+    found = retriever.search(question, 2)
+    hits = found.hits
+    assert asked == [question] and found.translation == "How much may a hotel cost per night in London?"
+    assert hits[-1].chunk.text == "Hotels cost up to 220 EUR per night in London." and found.cross_language
     assert Retriever(pipeline.embedder, pipeline.store).retrieve(question, 2)[:1] == hits[:1]
     answerer = pipeline.answerer_for(pipeline.store)
     answerer.retriever = retriever
     assert answerer.ask(question).consume().found
 
     strict = Retriever(pipeline.embedder, pipeline.store, translate=translate, translated_min=0.99)
-    assert all(mostly_cjk(h.chunk.text) for h in strict.retrieve(question, 2)) and not strict.last_cross_language
+    strictly = strict.search(question, 2)
+    assert all(mostly_cjk(h.chunk.text) for h in strictly.hits) and not strictly.cross_language
     for answer in ("", "伦敦酒店", RuntimeError("model failed")):
 
         def failing(question: str, answer: object = answer) -> str:
@@ -194,11 +194,12 @@ def test_a_chinese_question_searches_the_english_documents_with_its_translation(
             return str(answer)
 
         other = Retriever(pipeline.embedder, pipeline.store, translate=failing, translated_min=0.1)
-        assert other.retrieve(question, 2) == Retriever(pipeline.embedder, pipeline.store).retrieve(question, 2)
-        assert not other.last_cross_language and other.last_translation is None
+        without = other.search(question, 2)
+        assert without.hits == Retriever(pipeline.embedder, pipeline.store).retrieve(question, 2)
+        assert not without.cross_language and without.translation is None
     before = len(asked)
-    retriever.retrieve("How much may a hotel cost per night in London?", 2)
-    assert len(asked) == before and retriever.last_translation is None  # an English question is not translated
+    english = retriever.search("How much may a hotel cost per night in London?", 2)
+    assert len(asked) == before and english.translation is None  # an English question is not translated
 
 
 def test_no_translation_when_every_document_in_scope_is_chinese(mixed):

@@ -87,9 +87,9 @@ def test_a_company_and_period_in_the_question_pick_the_document(filings):
 
 def test_a_question_across_documents_gets_each_of_them(filings):
     retriever = filings.retriever(filings.store)
-    hits = retriever.retrieve("How have Apple's total net sales changed over time?", 2)
-    assert {h.chunk.file_name for h in hits} == {"2023 Q2 AAPL.pdf", "2023 Q3 AAPL.pdf"}
-    assert retriever.last_scope is not None and retriever.last_scope.spread
+    found = retriever.search("How have Apple's total net sales changed over time?", 2)
+    assert {h.chunk.file_name for h in found.hits} == {"2023 Q2 AAPL.pdf", "2023 Q3 AAPL.pdf"}
+    assert found.scope.spread
 
 
 def test_without_cards_the_whole_collection_is_searched(filings):
@@ -179,8 +179,8 @@ def test_the_reranker_orders_the_fused_hits(filings, tmp_path, monkeypatch):
     monkeypatch.setattr(sentence_transformers, "CrossEncoder", WordCrossEncoder)
     filings.settings.retrieve.reranker_path = tmp_path
     retriever = filings.retriever(filings.store)
-    hits = retriever.retrieve("Intel total net sales Q2 2023", 2)
-    assert hits[0].chunk.text.startswith("Risk factors") and retriever.last_rerank_s is not None
+    found = retriever.search("Intel total net sales Q2 2023", 2)
+    assert found.hits[0].chunk.text.startswith("Risk factors") and found.rerank_s is not None
 
 
 def _on_page(source: str, page: int | None, i: int) -> Hit:
