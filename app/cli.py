@@ -2,7 +2,9 @@
 codes only; the work is done by ingest/ and rag/.
 
 Exit codes: 0 success; 1 an error (message on stderr); 2 bad usage; 3 ingest or reindex finished but some
-files failed (listed); 4 another ingest or reindex is writing the same index; 130 interrupted.
+files failed (listed); 4 another ingest or reindex is writing the same index; 5 reindex refused to remove
+documents that may only be out of sight (an empty, unreadable or partly mounted source folder; nothing changed);
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from rag.errors import IndexLockedError, RagError
+from rag.errors import IndexLockedError, RagError, ReindexRefusedError
 from rag.models import DEFAULT_MODELS, list_models, offline_hub, pull, resolve
 from rag.settings import Settings, load_settings
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL, EXIT_LOCKED = 0, 1, 2, 3, 4
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL, EXIT_LOCKED, EXIT_REFUSED = 0, 1, 2, 3, 4, 5
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -99,6 +101,7 @@ def cmd_reindex(args: argparse.Namespace) -> int:
             [Path(p) for p in args.sources],
             password=args.pdf_password,
             on_progress=_progress_bar("file"),
+            allow_mass_delete=args.allow_mass_delete,
         )
     summary = (
         f"{report.added} added, {report.updated} updated, {report.deleted} deleted, "
@@ -319,6 +322,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("sources", nargs="+", help="source folders")
     p.add_argument("--pdf-password", help="password for encrypted PDFs")
     p.add_argument("--json", action="store_true", help="print one JSON report (also kept as last_reindex.json)")
+    p.add_argument(
+        "--allow-mass-delete",
+        action="store_true",
+        help="remove documents even when a source folder is empty or unreadable, or more than "
+        "reindex.max_delete_share of the collection would go",
+    )
     p.set_defaults(func=cmd_reindex)
 
     filters = argparse.ArgumentParser(add_help=False)
@@ -411,6 +420,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("the question is empty")
     try:
         return int(args.func(args))
+    except ReindexRefusedError as exc:
+        print(f"ragqa: reindex refused: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
     except IndexLockedError as exc:
         print(f"ragqa: {exc}", file=sys.stderr)
         return EXIT_LOCKED

@@ -160,15 +160,21 @@ class Prefetched:
         return self.embedder.embed_query(text)
 
 
-def discover(paths: Iterable[Path], images: bool = True) -> list[Path]:
+def discover(paths: Iterable[Path], images: bool = True, errors: list[str] | None = None) -> list[Path]:
     """Files under `paths` (folders walked recursively, hidden entries skipped), sorted, de-duplicated; image
     files only with `images` (OCR on). Files named explicitly are kept whatever their type, so an unsupported
-    one is reported, not ignored."""
+    one is reported, not ignored. Folders that cannot be read are skipped; with `errors`, each is appended there
+    ("path: reason"), so a caller that removes what it did not find can tell unread from deleted."""
     suffixes = SUPPORTED_SUFFIXES if images else SUPPORTED_SUFFIXES - IMAGE_SUFFIXES
     found: dict[Path, None] = {}
+
+    def unreadable(exc: OSError) -> None:
+        if errors is not None:
+            errors.append(f"{exc.filename}: {exc.strerror or exc}")
+
     for path in paths:
         if path.is_dir():
-            for root, dirs, files in os.walk(path):
+            for root, dirs, files in os.walk(path, onerror=unreadable):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 for name in sorted(files):
                     if not name.startswith(".") and Path(name).suffix.lower() in suffixes:

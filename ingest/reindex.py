@@ -23,7 +23,7 @@ from pathlib import Path, PurePath
 
 from ingest.index import Indexer, Progress, ProgressRelay, discover, source_of
 from rag.collections import CollectionNames
-from rag.errors import DocumentLoadError, IndexMismatchError, RagError
+from rag.errors import DocumentLoadError, IndexMismatchError, RagError, ReindexRefusedError
 from rag.keyword import KeywordIndex
 from rag.pipeline import Pipeline
 from rag.records import DB_NAME, FileRecords, chunk_record_manager, recorded_sources
@@ -76,8 +76,14 @@ def reindex(
     roots: Sequence[Path],
     password: str | None = None,
     on_progress: Progress | None = None,
+    allow_mass_delete: bool = False,
 ) -> ReindexReport:
     """Mirror `roots` into the pipeline's collection and return (and keep) the report.
+
+    Before anything changes, the run refuses (ReindexRefusedError) when a source folder holds no document or
+    a folder under it cannot be read, or when it would remove more of the collection than
+    `reindex.max_delete_share`: an unmounted share, an emptied or half-copied folder and a permission change all
+    look like deleted documents. `allow_mass_delete` lets such a run go ahead.
 
     When the collection was built with another embedding model than the configured one, it is rebuilt in a
     new physical collection while queries keep using the old one, and the name is switched atomically when
@@ -86,6 +92,7 @@ def reindex(
     missing = [r for r in roots if not r.is_dir()]
     if missing:
         raise DocumentLoadError(missing[0], "not a folder: re-index takes source folders")
+    files = _discover_safely(pipeline, roots, allow_mass_delete)
     settings = pipeline.settings
     names = CollectionNames(settings.index_dir)
     logical = settings.collection
@@ -97,14 +104,14 @@ def reindex(
         if entry and entry.get("building"):  # a rebuild for a model no longer configured, killed mid-way
             names.abandon_build(logical)
         drop_retired(pipeline, names)
-        _mirror(pipeline, roots, report, password, on_progress)
+        _mirror(pipeline, files, report, password, on_progress)
         if entry is None or entry.get("model") != configured:
             names.record(logical, pipeline.physical_collection, configured)
     else:
         physical = names.begin_build(logical, configured)
         drop_retired(pipeline, names)
         logger.info("rebuilding %s for %s into %s", logical, configured, physical)
-        _mirror(pipeline.for_collection(physical), roots, report, password, on_progress)
+        _mirror(pipeline.for_collection(physical), files, report, password, on_progress)
         names.switch(logical, current)
         drop_retired(pipeline, names)
         report.rebuilt_for_model = configured
@@ -136,21 +143,57 @@ def drop_retired(pipeline: Pipeline, names: CollectionNames) -> None:
         logger.info("dropped %s (no longer used by %s)", physical, logical)
 
 
+def _indexed(pipeline: Pipeline) -> set[str]:
+    """The sources in the pipeline's collection: files recorded as indexed, and files whose chunks a killed run
+    wrote before their file record."""
+    return {r.source for r in pipeline.files.all()} | recorded_sources(
+        pipeline.settings.index_dir, pipeline.physical_collection
+    )
+
+
+def _discover_safely(pipeline: Pipeline, roots: Sequence[Path], allow_mass_delete: bool) -> list[Path]:
+    """The files under `roots`, or ReindexRefusedError when mirroring them could remove documents that are
+    only out of sight (see `reindex`)."""
+    images = pipeline.settings.ingest.ocr_pages > 0
+    errors: list[str] = []
+    per_root = {root: discover([root], images=images, errors=errors) for root in roots}
+    files = list(dict.fromkeys(f for found in per_root.values() for f in found))
+    if allow_mass_delete:
+        return files
+    again = "nothing was changed. If the documents are really gone, run again with --allow-mass-delete"
+    if errors:
+        more = f" and {len(errors) - 1} more" if len(errors) > 1 else ""
+        raise ReindexRefusedError(
+            f"cannot read {errors[0]}{more}: the documents in a folder that cannot be read would look deleted, so "
+            f"{again} (or fix the folder's permissions)"
+        )
+    empty = [root for root, found in per_root.items() if not found]
+    if empty:
+        raise ReindexRefusedError(
+            f"{empty[0]} holds no document ragqa reads (an empty or unmounted folder?): mirroring it would remove "
+            f"every document indexed from it, so {again}"
+        )
+    known = _indexed(pipeline)
+    gone = len(known - {source_of(p) for p in files})
+    share = pipeline.settings.reindex.max_delete_share
+    if gone > max(share * len(known), pipeline.settings.reindex.mass_delete_min_files):
+        raise ReindexRefusedError(
+            f"this run would remove {gone} of the {len(known)} indexed documents (more than "
+            f"{share:.0%}, reindex.max_delete_share): a source folder may be partly mounted or moved, so {again}"
+        )
+    return files
+
+
 def _mirror(
     pipeline: Pipeline,
-    roots: Sequence[Path],
+    files: list[Path],
     report: ReindexReport,
     password: str | None,
     on_progress: Progress | None,
 ) -> None:
     indexer = Indexer(pipeline)
-    files = discover(roots, images=pipeline.settings.ingest.ocr_pages > 0)
     present = {source_of(p) for p in files}
-    # files recorded as indexed, and files whose chunks a killed run wrote before their file record
-    known = {r.source for r in pipeline.files.all()} | recorded_sources(
-        pipeline.settings.index_dir, pipeline.physical_collection
-    )
-    gone = sorted(known - present)
+    gone = sorted(_indexed(pipeline) - present)
     to_check = [p for p in files if not indexer.unchanged_by_stat(p)]
     report.unchanged = len(files) - len(to_check)
     total = len(to_check) + len(gone)

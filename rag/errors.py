@@ -12,7 +12,9 @@ Every message says what to do next.
     ├── IndexMismatchError     the collection was built with another embedding model
     ├── DocumentLoadError      one document could not be read (path, reason)
     │   └── UnsupportedFileError   a file type ragqa does not read
-    └── IndexLockedError       another process holds the index lock
+    ├── IndexLockedError       another process holds the index lock
+    └── ReindexRefusedError    a re-index would remove what may only look deleted (an empty or unreadable
+                               source folder, or too many files at once); nothing was changed
 """
 
 from __future__ import annotations
@@ -78,3 +80,8 @@ class UnsupportedFileError(DocumentLoadError):
 
 class IndexLockedError(RagError):
     """Another process is writing to the same index."""
+
+
+class ReindexRefusedError(RagError):
+    """`ragqa reindex` stopped before changing anything: a source folder yielded no files or could not be read
+    entirely, or the run would remove more of the index than `reindex.max_delete_share`."""

@@ -138,6 +138,23 @@ class IngestSettings(_Strict):
     ocr_seconds: float = Field(120.0, gt=0, description="Time limit for reading one page by OCR.")
 
 
+class ReindexSettings(_Strict):
+    max_delete_share: float = Field(
+        0.2,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "`ragqa reindex` refuses to remove more than this share of the indexed files in one run (a source folder "
+            "half mounted, moved or emptied) unless given --allow-mass-delete; see `mass_delete_min_files`."
+        ),
+    )
+    mass_delete_min_files: int = Field(
+        5,
+        ge=0,
+        description="Removing up to this many files is never a mass delete (small collections change by whole files).",
+    )
+
+
 class RetrieveSettings(_Strict):
     k: int = Field(
         3,
@@ -270,6 +287,7 @@ class Settings(_Strict):
     llm: LLMSettings = Field(default_factory=lambda: LLMSettings())
     chunk: ChunkSettings = Field(default_factory=lambda: ChunkSettings())
     ingest: IngestSettings = Field(default_factory=lambda: IngestSettings())
+    reindex: ReindexSettings = Field(default_factory=lambda: ReindexSettings())
     retrieve: RetrieveSettings = Field(default_factory=lambda: RetrieveSettings())
     serve: ServeSettings = Field(default_factory=lambda: ServeSettings())
 

@@ -383,3 +383,69 @@ def test_a_rebuild_of_an_index_made_by_ingest_alone_drops_the_old_collection(tmp
     report = reindex(build_pipeline(settings_for(tmp_path)), [src])
     assert report.rebuilt_for_model == "fake-hashing-256" and report.added == 3
     assert index_state(tmp_path) == index_state_of_clean_run(tmp_path, src)
+
+
+def reindex_cli(tmp_path, *args):
+    return main(["reindex", *map(str, args), "--index", str(tmp_path / "index")])
+
+
+def indexed(tmp_path):
+    return sorted(r.source for r in build_pipeline(settings_for(tmp_path)).files.all())
+
+
+def test_an_empty_source_folder_an_unmounted_share_removes_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("RAGQA_MODE", "fake")
+    mount = tmp_path / "mnt" / "docs"
+    write_docs(mount, 4)
+    assert reindex_cli(tmp_path, mount) == 0
+    before, chunks = indexed(tmp_path), chunk_ids(tmp_path)
+    for f in mount.iterdir():  # the share is not mounted: the mount point is an empty folder
+        f.unlink()
+    capsys.readouterr()
+    assert reindex_cli(tmp_path, mount) == 5
+    err = capsys.readouterr().err
+    assert "reindex refused" in err and "holds no document ragqa reads (an empty or unmounted folder?)" in err
+    assert "--allow-mass-delete" in err
+    assert indexed(tmp_path) == before and chunk_ids(tmp_path) == chunks and len(before) == 4
+    assert reindex_cli(tmp_path, mount, "--allow-mass-delete") == 0
+    assert indexed(tmp_path) == [] and chunk_ids(tmp_path) == []
+
+
+def test_a_folder_discovery_cannot_read_removes_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("RAGQA_MODE", "fake")
+    src = tmp_path / "src"
+    write_docs(src / "a", 2)
+    write_docs(src / "b", 2)
+    assert reindex_cli(tmp_path, src) == 0
+    before = indexed(tmp_path)
+    real_scandir = os.scandir
+
+    def scandir(path="."):  # what a folder whose permissions changed gives os.walk
+        if str(path).endswith("/b"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    capsys.readouterr()
+    assert reindex_cli(tmp_path, src) == 5
+    err = capsys.readouterr().err
+    assert f"cannot read {src / 'b'}: Permission denied" in err
+    assert indexed(tmp_path) == before and len(before) == 4
+
+
+def test_removing_more_than_the_set_share_needs_to_be_allowed(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("RAGQA_MODE", "fake")
+    src = tmp_path / "src"
+    write_docs(src, 12)
+    assert reindex_cli(tmp_path, src) == 0
+    for i in range(2):  # 2 of 12: an ordinary night
+        (src / f"doc{i:02d}.md").unlink()
+    assert reindex_cli(tmp_path, src) == 0 and len(indexed(tmp_path)) == 10
+    for i in range(2, 8):  # 6 of 10, more than 20 % and more than 5 files: a folder half copied, say
+        (src / f"doc{i:02d}.md").unlink()
+    capsys.readouterr()
+    assert reindex_cli(tmp_path, src) == 5
+    assert "would remove 6 of the 10 indexed documents (more than 20%" in capsys.readouterr().err
+    assert len(indexed(tmp_path)) == 10
+    monkeypatch.setenv("RAGQA_REINDEX__MAX_DELETE_SHARE", "0.7")  # the setting moves the line
+    assert reindex_cli(tmp_path, src) == 0 and len(indexed(tmp_path)) == 4
