@@ -27,7 +27,7 @@ PORT ?= 8501
 TEST_MODELS := all-minilm-l6-v2 multilingual-e5-small smollm2-135m qwen2.5-coder-1.5b
 
 
-.PHONY: help install models doctor run reindex browser-deps test test-fast lint fmt bench clean clean-llama
+.PHONY: help install models doctor run reindex browser-deps qemu-deps test test-fast lint fmt bench clean clean-llama
 
 help:
 	@echo "make run        set up, pull the default models, index data/sample, start the app on 127.0.0.1:$(PORT)"
@@ -83,6 +83,12 @@ browser-deps:
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 		else echo "the browser test needs Chromium: sudo apt-get install chromium" >&2; exit 1; fi; }
 
+# The portability test runs the llama.cpp build on emulated older CPUs with QEMU's user mode (Debian's qemu-user).
+qemu-deps:
+	@test "$(ARCH)" != x86_64 || command -v qemu-x86_64 >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user; \
+		else echo "the portability test needs QEMU: sudo apt-get install qemu-user" >&2; fi; }
+
 # The Chinese OCR test draws its page with Noto Sans CJK SC (SIL OFL), taken from the mplfonts wheel on PyPI
 # (no font package is installed; the wheel and the font are cached) and checked by its sha256.
 CJK_FONT := $(CACHE)/fonts/NotoSansCJKsc-Regular.otf
@@ -94,7 +100,7 @@ $(CJK_FONT): | install
 		$(CACHE)/downloads/mplfonts-0.0.11-py3-none-any.whl $@.part mplfonts/fonts/NotoSansCJKsc-Regular.otf
 	echo "$(CJK_FONT_SHA256)  $@.part" | sha256sum --check --quiet && mv $@.part $@
 
-test: install browser-deps $(CJK_FONT)
+test: install browser-deps qemu-deps $(CJK_FONT)
 	$(RAGQA) models pull $(TEST_MODELS)
 	$(RAGQA) doctor
 	REQUIRE_BROWSER_TEST=1 TEST_CJK_FONT=$(CJK_FONT) RAGQA_TEST_LLAMA_WHEEL=$(LLAMA_WHEEL) $(PY) -m pytest -q -ra
