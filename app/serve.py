@@ -3,19 +3,26 @@ LibreChat, editors and scripts can use the company documents as a model.
 
 Routes: GET /v1/models and POST /v1/chat/completions (streaming or not; rag.chat_api says what goes in and out)
 behind a bearer token (`RAGQA_SERVE__TOKEN`, required; compared in constant time, never logged); GET /healthz
-(the process answers) and GET /readyz (the index opens and the models are warm: 503 until then), both open.
+(the process answers) and GET /readyz (the index opens and the models are warm: 503 until then), both open;
+/readyz gives its reason only to a client with the token, and runs on a thread of its own, so it answers while
+every worker thread streams an answer. Bounded input: a body past `serve.max_body_kb` gets 413, too many or too
+long messages 400, a question when `serve.max_waiting` wait already 429 with Retry-After. A warm-up that fails
+(an LLM server not up yet) is tried again every `serve.warm_retry_s`. An error after a stream has begun ends it
+with an error event and [DONE], never a cut connection.
 Answers wait in the pipeline's queue like the app's; the index is followed as other processes change it.
 Not here: the protocol's objects (rag.chat_api), answering (rag.answer).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from rag.chat_api import BadRequest, completion, completion_chunks, error_body, parse_request
@@ -26,21 +33,27 @@ logger = logging.getLogger(__name__)
 
 
 class _Readiness:
-    """Warm the models in the background; ready once that is done and the collection opens."""
+    """Warm the models in the background, again every `retry_s` while that fails; ready once it is done and the
+    collection opens."""
 
-    def __init__(self, pipeline: Pipeline) -> None:
+    def __init__(self, pipeline: Pipeline, retry_s: float) -> None:
         self.pipeline = pipeline
+        self.retry_s = retry_s
         self.warm = False
         self.problem = "warming up the models"
+        self.attempts = 0
         threading.Thread(target=self._warm, name="ragqa-serve-warm-up", daemon=True).start()
 
     def _warm(self) -> None:
-        try:
-            self.pipeline.warm_up()
-            self.warm = True
-        except Exception as exc:  # noqa: BLE001 - reported by /readyz and by the first question
-            self.problem = f"warm-up failed: {exc}"
-            logger.warning("warm-up failed: %s", exc)
+        while not self.warm:
+            self.attempts += 1
+            try:
+                self.pipeline.warm_up()
+                self.warm = True
+            except Exception as exc:  # noqa: BLE001 - reported by /readyz and by the first question
+                self.problem = f"warm-up failed (attempt {self.attempts}, next in {self.retry_s:g} s): {exc}"
+                logger.warning("warm-up failed: %s; trying again in %g s", exc, self.retry_s)
+                time.sleep(self.retry_s)
 
     def check(self) -> str | None:
         """None when ready, else why not."""
@@ -64,12 +77,16 @@ def create_app(pipeline: Pipeline, token: str) -> Any:
     if not token:
         raise ConfigError("`ragqa serve` needs a client token: set RAGQA_SERVE__TOKEN")
     expected = f"Bearer {token}".encode()
-    model_name = pipeline.settings.serve.model_name
-    readiness = _Readiness(pipeline)
+    limits = pipeline.settings.serve
+    model_name = limits.model_name
+    readiness = _Readiness(pipeline, limits.warm_retry_s)
+    probe = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragqa-readyz")  # never behind the answers
+
+    def authorized(request: Request) -> bool:
+        return hmac.compare_digest(request.headers.get("authorization", "").encode(), expected)
 
     def refused(request: Request) -> Response | None:
-        sent = request.headers.get("authorization", "").encode()
-        if hmac.compare_digest(sent, expected):
+        if authorized(request):
             return None
         return JSONResponse(
             error_body("missing or wrong bearer token", "invalid_api_key"),
@@ -90,12 +107,18 @@ def create_app(pipeline: Pipeline, token: str) -> Any:
     async def chat(request: Request) -> Response:
         if (denied := refused(request)) is not None:
             return denied
+        raw = await _body(request, limits.max_body_kb << 10)
+        if raw is None:
+            return JSONResponse(error_body(f"the body is larger than {limits.max_body_kb} KB"), status_code=413)
         try:
-            body = await request.json()
+            body = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError):
             return JSONResponse(error_body("the body is not JSON"), status_code=400)
+        if pipeline.generator.waiting() >= limits.max_waiting:
+            busy = f"{pipeline.generator.waiting()} questions are waiting for the model: try again shortly"
+            return JSONResponse(error_body(busy, "rate_limit_error"), status_code=429, headers={"Retry-After": "5"})
         try:
-            asked = parse_request(body)
+            asked = parse_request(body, limits.max_messages, limits.max_message_chars)
             answer = await run_in_threadpool(pipeline.answerer.ask, asked.question, None, asked.history)
         except BadRequest as exc:
             return JSONResponse(error_body(str(exc)), status_code=400)
@@ -106,16 +129,21 @@ def create_app(pipeline: Pipeline, token: str) -> Any:
                 return JSONResponse(await run_in_threadpool(completion, answer, model_name))
             except RagError as exc:
                 return JSONResponse(error_body(str(exc), "server_error"), status_code=503)
+            except Exception:  # noqa: BLE001 - logged whole; the client gets a message, not a traceback
+                logger.exception("answer failed")
+                failed = error_body("the answer failed (see the server log)", "server_error")
+                return JSONResponse(failed, status_code=500)
         return StreamingResponse(_events(completion_chunks(answer, model_name)), media_type="text/event-stream")
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok", "time": time.time()})
 
     async def readyz(request: Request) -> Response:
-        problem = await run_in_threadpool(readiness.check)
+        problem = await asyncio.get_running_loop().run_in_executor(probe, readiness.check)
         if problem is None:
             return JSONResponse({"status": "ready"})
-        return JSONResponse({"status": "not ready", "reason": problem}, status_code=503)
+        reason = {"reason": problem} if authorized(request) else {}  # error text only for clients with the token
+        return JSONResponse({"status": "not ready", **reason}, status_code=503)
 
     return Starlette(
         routes=[
@@ -127,6 +155,18 @@ def create_app(pipeline: Pipeline, token: str) -> Any:
     )
 
 
+async def _body(request: Any, limit: int) -> bytes | None:
+    """The request body, or None when it is longer than `limit` bytes (read no further than that)."""
+    if int(request.headers.get("content-length") or 0) > limit:
+        return None
+    body = b""
+    async for part in request.stream():
+        body += part
+        if len(body) > limit:
+            return None
+    return body
+
+
 def _events(chunks: Iterator[dict[str, Any]]) -> Iterator[str]:
     """Server-sent events; an error after the stream has begun becomes an error event, then [DONE]."""
     try:
@@ -134,6 +174,9 @@ def _events(chunks: Iterator[dict[str, Any]]) -> Iterator[str]:
             yield f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
     except RagError as exc:
         yield f"data: {json.dumps(error_body(str(exc), 'server_error'))}\n\n"
+    except Exception:  # noqa: BLE001 - logged whole; the client gets an error event and [DONE], not a cut stream
+        logger.exception("answer failed mid-stream")
+        yield f"data: {json.dumps(error_body('the answer failed (see the server log)', 'server_error'))}\n\n"
     yield "data: [DONE]\n\n"
 
 

@@ -46,19 +46,26 @@ def _text(content: Any) -> str:
     raise BadRequest("message content must be a string or a list of text parts")
 
 
-def parse_request(body: Any) -> ChatRequest:
-    """Check a /v1/chat/completions body and take out the question and the conversation before it."""
+def parse_request(body: Any, max_messages: int = 64, max_message_chars: int = 16000) -> ChatRequest:
+    """Check a /v1/chat/completions body and take out the question and the conversation before it; a request
+    with more than `max_messages` messages, or an earlier one longer than `max_message_chars`, is refused."""
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise BadRequest("'messages' must be a non-empty list")
+    if len(messages) > max_messages:
+        raise BadRequest(
+            f"at most {max_messages} messages per request ({len(messages)} sent): send fewer earlier turns"
+        )
     turns: list[tuple[str, str]] = []
     pending: str | None = None
     for message in messages:
         if not isinstance(message, dict) or "role" not in message:
             raise BadRequest("each message needs a 'role' and 'content'")
         role, text = message["role"], _text(message.get("content")).strip()
+        if len(text) > max_message_chars:
+            raise BadRequest(f"a message is longer than {max_message_chars} characters: send a shorter conversation")
         if role == "user":
             pending = text
         elif role == "assistant" and pending is not None:

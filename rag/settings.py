@@ -261,6 +261,17 @@ class ServeSettings(_Strict):
         None, description="Bearer token clients of `ragqa serve` must send (RAGQA_SERVE__TOKEN); required."
     )
     model_name: str = Field("ragqa", description="The model name `ragqa serve` lists and answers as.")
+    max_body_kb: int = Field(256, ge=1, description="Largest request body `ragqa serve` reads (HTTP 413 past it).")
+    max_messages: int = Field(64, ge=1, description="Most messages in one request (HTTP 400 past it).")
+    max_message_chars: int = Field(
+        16000, ge=100, description="Longest earlier message of a conversation (the question: 4,000 characters)."
+    )
+    max_waiting: int = Field(
+        32, ge=0, description="Questions that may wait for the model; one more gets HTTP 429 with Retry-After."
+    )
+    warm_retry_s: float = Field(
+        15.0, gt=0, description="Seconds between warm-up attempts while the models cannot load (/readyz says 503)."
+    )
 
 
 class Settings(_Strict):

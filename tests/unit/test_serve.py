@@ -3,6 +3,8 @@ sources, the bearer token, a follow-up carried through the rewrite, health and r
 server and a real Chroma index; the generator replays queued replies (the real-model path is in
 tests/integration/test_serving.py)."""
 
+import contextlib
+import json
 import threading
 import time
 
@@ -13,7 +15,7 @@ import pytest
 from app.serve import create_app
 from ingest.index import Indexer
 from rag.chat_api import BadRequest, parse_request, strip_sources
-from rag.errors import ConfigError
+from rag.errors import ConfigError, RagError
 from rag.fakes import ReplayGenerator
 from rag.pipeline import build_pipeline
 from tests.conftest import SAMPLE, free_port
@@ -21,13 +23,14 @@ from tests.conftest import SAMPLE, free_port
 TOKEN = "test-token-1234"
 
 
-@pytest.fixture
-def served(fake_settings):
+@contextlib.contextmanager
+def serving(fake_settings, generator, ready=True, **serve):
+    """`ragqa serve` on a free port over the sample documents, `serve` settings changed; waits for /readyz."""
     import uvicorn
 
-    generator = ReplayGenerator()
     retrieve = fake_settings.retrieve.model_copy(update={"min_score": 0.0})
-    settings = fake_settings.model_copy(update={"retrieve": retrieve})
+    limits = fake_settings.serve.model_copy(update=serve)
+    settings = fake_settings.model_copy(update={"retrieve": retrieve, "serve": limits})
     pipeline = build_pipeline(settings, generator=generator)  # the hashing embedder's cosines are low
     Indexer(pipeline).ingest([SAMPLE])
     port = free_port()
@@ -38,16 +41,25 @@ def served(fake_settings):
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{base}/readyz").status_code == 200:
+            if httpx.get(f"{base}/readyz").status_code == (200 if ready else 503):
                 break
         except httpx.TransportError:
             pass
         time.sleep(0.1)
     else:
-        pytest.fail("ragqa serve did not become ready")
-    yield base, generator
-    server.should_exit = True
-    thread.join(10)
+        pytest.fail("ragqa serve did not start")
+    try:
+        yield base, pipeline
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture
+def served(fake_settings):
+    generator = ReplayGenerator()
+    with serving(fake_settings, generator) as (base, _):
+        yield base, generator
 
 
 def client(base, key=TOKEN):
@@ -140,3 +152,105 @@ def test_request_parsing():
     for bad in ({}, {"messages": []}, {"messages": [{"role": "user", "content": "  "}]}, {"messages": [{"x": 1}]}):
         with pytest.raises(BadRequest):
             parse_request(bad)
+
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+ASK = {"model": "ragqa", "messages": [{"role": "user", "content": "Hotel limit per night in London?"}]}
+
+
+def test_a_body_past_the_limit_gets_413_whether_its_length_is_sent_or_not(served):
+    base, _ = served
+    big = json.dumps({**ASK, "padding": "x" * (300 << 10)}).encode()
+    sized = httpx.post(f"{base}/v1/chat/completions", content=big, headers=AUTH)
+    chunked = httpx.post(f"{base}/v1/chat/completions", content=iter([big[:1000], big[1000:]]), headers=AUTH)
+    for reply in (sized, chunked):
+        assert reply.status_code == 413 and "larger than 256 KB" in reply.json()["error"]["message"]
+
+
+def test_too_many_or_too_long_messages_get_400(served):
+    base, _ = served
+    many = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"turn {i}"} for i in range(65)]
+    reply = httpx.post(f"{base}/v1/chat/completions", json={"messages": many}, headers=AUTH)
+    assert reply.status_code == 400 and "at most 64 messages" in reply.json()["error"]["message"]
+    long = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a" * 20000}, ASK["messages"][0]]
+    reply = httpx.post(f"{base}/v1/chat/completions", json={"messages": long}, headers=AUTH)
+    assert reply.status_code == 400 and "longer than 16000 characters" in reply.json()["error"]["message"]
+
+
+class Held(ReplayGenerator):
+    """Streams once `release` is set."""
+
+    def __init__(self):
+        super().__init__(["Held answer [1]."] * 10)
+        self.release = threading.Event()
+
+    def stream(self, messages, max_tokens=None):
+        assert self.release.wait(30)
+        yield from super().stream(messages, max_tokens)
+
+
+def test_a_question_past_the_waiting_limit_gets_429(fake_settings):
+    held = Held()
+    with serving(fake_settings, held, max_waiting=1) as (base, pipeline):
+        replies: list[httpx.Response] = []
+
+        def ask() -> None:
+            replies.append(httpx.post(f"{base}/v1/chat/completions", json=ASK, headers=AUTH, timeout=60))
+
+        first, second = threading.Thread(target=ask), threading.Thread(target=ask)
+        first.start()
+        while not pipeline.generator.busy:
+            time.sleep(0.01)
+        second.start()
+        while pipeline.generator.waiting() < 1:  # one has the model, one waits
+            time.sleep(0.01)
+        refused = httpx.post(f"{base}/v1/chat/completions", json=ASK, headers=AUTH)
+        assert refused.status_code == 429 and refused.headers["Retry-After"] == "5"
+        assert "1 questions are waiting" in refused.json()["error"]["message"]
+        held.release.set()
+        first.join(30)
+        second.join(30)
+        assert [r.status_code for r in replies] == [200, 200]
+
+
+class ServerNotUpYet(ReplayGenerator):
+    """Its warm-up fails twice (an LLM server still starting), then works."""
+
+    def __init__(self):
+        super().__init__()
+        self.warm_calls = 0
+
+    def warm(self, messages):
+        self.warm_calls += 1
+        if self.warm_calls <= 2:
+            raise RagError("cannot reach the LLM server at http://llm:8080/v1")
+
+
+def test_readyz_says_why_only_to_a_client_with_the_token_and_warm_up_is_tried_again(fake_settings):
+    with serving(fake_settings, ServerNotUpYet(), ready=False, warm_retry_s=0.5) as (base, _):
+        anonymous = httpx.get(f"{base}/readyz")
+        assert anonymous.status_code == 503 and anonymous.json() == {"status": "not ready"}
+        told = httpx.get(f"{base}/readyz", headers=AUTH)
+        assert told.status_code == 503 and "cannot reach the LLM server" in told.json()["reason"]
+        deadline = time.monotonic() + 20
+        while httpx.get(f"{base}/readyz").status_code != 200:  # the third warm-up works: ready, no restart
+            assert time.monotonic() < deadline, "warm-up was not tried again"
+            time.sleep(0.1)
+
+
+class BreaksMidAnswer(ReplayGenerator):
+    def stream(self, messages, max_tokens=None):
+        yield "The hotel limit is"
+        raise ValueError("llama_decode returned -1")
+
+
+def test_an_unexpected_error_mid_stream_ends_with_an_error_event_and_done(fake_settings):
+    with (
+        serving(fake_settings, BreaksMidAnswer()) as (base, _),
+        httpx.stream("POST", f"{base}/v1/chat/completions", json={**ASK, "stream": True}, headers=AUTH) as r,
+    ):
+        events = [line[6:] for line in r.iter_lines() if line.startswith("data: ")]
+    assert json.loads(events[0])["choices"][0]["delta"]["role"] == "assistant"  # the stream had begun
+    assert events[-1] == "[DONE]"
+    error = json.loads(events[-2])["error"]
+    assert error["message"] == "the answer failed (see the server log)" and "llama_decode" not in events[-2]
