@@ -19,6 +19,7 @@ Not here: template markers (rag.prompt.inert), fencing, the reminder after the b
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -34,6 +35,8 @@ _PATTERNS = [
     r"\b(?:the|this)\s+user'?s\s+(?:question|query|message|prompt|input)\b",
     r"<\|[^|<>\s]{1,40}\|>|</?(?:start_of_turn|end_of_turn)>|\[/?INST\]|<</?SYS>>",  # chat-template markers
     r"\b(?:ignore|disregard|forget)\s+(?:all|everything)\s+(?:above|before|you\s+(?:were|have\s+been)\s+told)\b",
+    r"\b(?:ignore|disregard|forget)\s+(?:what|anything|everything|whatever)\s+(?:you\s+(?:were|have\s+been|are)\s+"
+    r"(?:told|given|instructed)|(?:was|you\s+were)\s+said)\b",
     r"\b(?:system|admin(?:istrator)?|developer)\s+(?:notice|message|prompt|override|instructions?)\s*[:：]",
     r"\b(?:answer|reply|respond)\b.{0,15}\b(?:every|all|each|any)\s+(?:questions?|messages?|quer(?:y|ies))\b.{0,25}\bwith\b",
     r"\b(?:answer|reply|respond|output)\b.{0,25}\b(?:only|just|solely|single)\b.{0,20}\b(?:word|phrase|emoji)\b",
@@ -42,22 +45,31 @@ _PATTERNS = [
     r"\b(?:dear|attention|note\s+to(?:\s+the)?)\s+(?:ai|assistant|model|llm|chatbot|language\s+model)\b",
     r"\b(?:ai|assistant|language\s+model|llm|chatbot)s?\s+(?:reading|processing|summari[sz]ing)\s+this\b",
     r"\bif\s+you\s+are\s+an?\s+(?:ai|assistant|language\s+model|llm|chatbot)\b",
-    # Chinese
-    r"(?:忽略|无视|忘记|忽视).{0,6}(?:之前|以上|前面|先前|上述|所有的?|全部的?).{0,6}(?:指令|指示|提示)",
-    r"系统(?:通知|提示|消息|指令)\s*[:：]",
-    r"(?:所有|每个|任何)(?:的)?问题.{0,10}(?:都)?(?:只)?(?:回答|回复)",
-    r"(?:只|仅)(?:能|可以)?(?:回答|回复|输出).{0,10}(?:一个)?(?:词|单词)",
-    r"(?:泄露|显示|输出|重复).{0,6}(?:系统)?提示词",
-    r"(?:如果你是|作为).{0,4}(?:AI|人工智能|助手|语言模型)",
+    # Chinese, simplified and traditional
+    r"(?:忽略|无视|無視|忘记|忘記|忽视|忽視).{0,6}(?:之前|以上|前面|先前|上述|所有的?|全部的?).{0,6}(?:指令|指示|提示)",
+    r"(?:系统|系統)(?:通知|提示|消息|訊息|指令)\s*[:：]",
+    r"(?:所有|每个|每個|任何)(?:的)?(?:问题|問題).{0,10}(?:都)?(?:只)?(?:回答|回复|回覆|回復)",
+    r"(?:只|仅|僅)(?:能|可以)?(?:回答|回复|回覆|输出|輸出).{0,10}(?:一个|一個)?(?:词|詞|单词|單詞)",
+    r"(?:泄露|洩露|洩漏|显示|顯示|输出|輸出|重复|重複).{0,6}(?:系统|系統)?(?:提示词|提示詞)",
+    r"(?:如果你是|作为|作為).{0,4}(?:AI|人工智能|人工智慧|助手|语言模型|語言模型)",
 ]
 _INSTRUCTION = re.compile("|".join(f"(?:{p})" for p in _PATTERNS), re.IGNORECASE | re.DOTALL)
 # A point followed by a letter or digit ("evil.example/claim", "EUR 1.5") does not end a sentence.
 _SENTENCE = re.compile(r"(?:[^.!?。！？\n]|[.!?](?=\w))*(?:[.!?。！？]+|\n|$)")
 
 
+_INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+
+
+def normalized(text: str) -> str:
+    """`text` as the patterns read it: full-width and other compatibility letters folded (NFKC), invisible
+    characters (zero-width spaces, soft hyphens, direction marks) removed, line breaks read as spaces."""
+    return _INVISIBLE.sub("", unicodedata.normalize("NFKC", text)).replace("\n", " ")
+
+
 def addressed_to_ai(sentence: str) -> bool:
     """True when `sentence` instructs an AI (its answers, its prompt, its rules)."""
-    return bool(_INSTRUCTION.search(sentence))
+    return bool(_INSTRUCTION.search(normalized(sentence)))
 
 
 # A fake turn: a marker that opens a chat turn, and what follows it to the end of its paragraph (the planted
@@ -72,9 +84,15 @@ def remove_instructions(text: str, marker: str = REMOVED) -> tuple[str, int]:
     """`text` with each fake chat turn and each sentence addressed to an AI replaced by `marker`; and how many
     were replaced."""
     text, removed = _FAKE_TURN.subn(marker, text)
+    sentences = _SENTENCE.findall(text)
+    flagged = [bool(s.strip()) and addressed_to_ai(s) for s in sentences]
+    for i in range(len(sentences) - 1):  # a line wrap inside a sentence ("ignore all previous\ninstructions")
+        wrapped = sentences[i].endswith("\n") and not (flagged[i] or flagged[i + 1])
+        if wrapped and addressed_to_ai(sentences[i] + sentences[i + 1]):
+            flagged[i] = flagged[i + 1] = True
     out: list[str] = []
-    for sentence in _SENTENCE.findall(text):
-        if sentence.strip() and addressed_to_ai(sentence):
+    for sentence, planted in zip(sentences, flagged, strict=True):
+        if planted:
             removed += 1
             lead = sentence[: len(sentence) - len(sentence.lstrip())]
             trail = sentence[len(sentence.rstrip()) :]
@@ -131,7 +149,7 @@ _YEAR = re.compile(r"^(?:19|20)\d\d$")
 
 def suspect(sentence: str) -> bool:
     """True when `sentence` may be addressed to an AI (layer 1's patterns and the broader ones above)."""
-    return addressed_to_ai(sentence) or bool(_SUSPECT.search(sentence))
+    return addressed_to_ai(sentence) or bool(_SUSPECT.search(normalized(sentence)))
 
 
 def _marks(text: str) -> set[str]:

@@ -23,18 +23,43 @@ from rag.errors import DocumentLoadError, RagError
 
 _IMAGE = re.compile(r"!\[([^\]]*)\]\s*(\([^)]*\)|\[[^\]]*\])")
 _LINK = re.compile(r"\[([^\]]*)\]\s*\(([^)]*)\)")
-_REFERENCE = re.compile(r"^\s{0,3}\[[^\]]+\]:\s*\S.*$", re.MULTILINE)
-_URL = re.compile(r"(?<!`)<?\b((?:https?|ftp|file|data|javascript):[^\s<>`)]*)>?", re.IGNORECASE)
+_REFERENCE = re.compile(r"^(?:[ \t]{0,3}>)*[ \t]{0,3}\[[^\]]+\]:\s*\S.*$", re.MULTILINE)  # in quotes too
+_URL = re.compile(r"(?<!`)<?\b((?:(?:https?|ftp|file|data|javascript):|www\.)[^\s<>`)]*)>?", re.IGNORECASE)
+_CODE_SPAN = re.compile(r"(`+)[^`]*?\1")
+_CITATION = re.compile(r"\[\d{1,3}\]")
+_OPENS_LINK = re.compile(r"[\[\]<]")
 
 
 def inert_markdown(text: str) -> str:
     """Model output made safe to render as Markdown: images become their alt text, links their text with the
-    address as code, bare addresses code (never auto-linked), reference definitions dropped. Citations like
-    [1] and dollar amounts are left as they are."""
+    address as code, bare addresses code (never auto-linked), reference definitions dropped; then every bracket
+    and angle bracket left outside code is escaped, so no link, image or autolink can form however the brackets
+    nest. Citations like [1] stay (what could follow one to make it a link is escaped), as do dollar amounts."""
     text = _REFERENCE.sub("", text)
-    text = _IMAGE.sub(lambda m: f"[image: {m.group(1)}]" if m.group(1) else "[image]", text)
+    text = _IMAGE.sub(lambda m: f"(image: {m.group(1)})" if m.group(1) else "(image)", text)
     text = _URL.sub(lambda m: f"`{m.group(1)}`", text)
-    return _LINK.sub(lambda m: f"{m.group(1)} ({m.group(2).strip()})" if m.group(2).strip() else m.group(0), text)
+    text = _LINK.sub(lambda m: f"{m.group(1)} ({m.group(2).strip()})" if m.group(2).strip() else m.group(0), text)
+    out, last = [], 0
+    for code in _CODE_SPAN.finditer(text):  # inside code a backslash would show; nothing there is live
+        out.append(_escape_brackets(text[last : code.start()]))
+        out.append(code.group())
+        last = code.end()
+    out.append(_escape_brackets(text[last:]))
+    return "".join(out)
+
+
+def _escape_brackets(text: str) -> str:
+    """Brackets escaped but for citations; a "(", "[" or ":" right after a citation escaped too."""
+    out, last = [], 0
+    for citation in _CITATION.finditer(text):
+        out.append(_OPENS_LINK.sub(r"\\\g<0>", text[last : citation.start()]))
+        out.append(citation.group())
+        last = citation.end()
+        if text[last : last + 1] in ("(", ":") or (text[last : last + 1] == "[" and not _CITATION.match(text, last)):
+            out.append("\\" + text[last])
+            last += 1
+    out.append(_OPENS_LINK.sub(r"\\\g<0>", text[last:]))
+    return "".join(out)
 
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
@@ -131,7 +156,8 @@ def show_sources(sources: list[dict[str, object]], key: str = "sources", load: L
 
 def show_unsupported(flagged: list[dict[str, object]]) -> None:
     for item in flagged:
-        st.warning(f"Not supported by its source: {item['sentence']} ({item['reason']})", icon=":material/report:")
+        flagged_text = plain(f"Not supported by its source: {item['sentence']} ({item['reason']})")
+        st.warning(flagged_text, icon=":material/report:")  # model text: shown as typed
 
 
 Ask = Callable[[str, list[Turn], Callable[[int], None]], AnswerStream]
@@ -162,7 +188,7 @@ def conversation(key: str, placeholder: str, ask: Ask, load: Load | None = None)
             if turn["role"] == "user":
                 st.text(str(turn["content"]))
             elif turn.get("error"):
-                st.error(str(turn["error"]))
+                st.error(plain(str(turn["error"])))
             else:
                 st.markdown(inert_markdown(str(turn["content"])))
             show_unsupported(turn.get("unsupported", []))  # type: ignore[arg-type]
@@ -183,12 +209,12 @@ def conversation(key: str, placeholder: str, ask: Ask, load: Load | None = None)
             stream = ask(question, turns, queued)
             with st.spinner("Thinking…"):
                 stream_answer(_clearing(iter(stream), notice))
-        except (RagError, ValueError) as exc:
-            st.error(str(exc))
+        except (RagError, ValueError) as exc:  # the message may quote a server or the model: shown as typed
+            st.error(plain(str(exc)))
             history.append({"role": "assistant", "content": "", "error": str(exc)})  # stays shown on reruns
             return
         if stream.result.standalone_question:
-            st.caption(f"Searched for: {stream.result.standalone_question}")
+            st.caption(plain(f"Searched for: {stream.result.standalone_question}"))  # the model's rewrite
         show_unsupported(stream.result.unsupported)
         sources = [s.to_dict() for s in stream.sources] if stream.result.found else []
         show_sources(sources, f"{key}-{len(history)}", load)  # the index this turn gets below

@@ -181,3 +181,12 @@ def test_an_unexpected_error_shows_its_type_only():
     assert shipped["client"]["showErrorDetails"] == "type"
     config.get_config_options(force_reparse=True)
     assert config.get_option("client.showErrorDetails") == "type"
+
+
+def test_the_models_rewrite_is_shown_as_typed_not_as_markdown(app):
+    """The "Searched for" caption holds the model's text (here the fake's reply "Fake answer [1]."): escaped,
+    so a link or image the model writes there stays text."""
+    app.chat_input[0].set_value("Hotel limit in London?").run()
+    app.chat_input[0].set_value("And for meals?").run()
+    assert not app.exception
+    assert plain("Searched for: Fake answer [1].") in [c.value for c in app.caption]
