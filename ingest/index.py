@@ -160,11 +160,15 @@ class Prefetched:
         return self.embedder.embed_query(text)
 
 
-def discover(paths: Iterable[Path], images: bool = True, errors: list[str] | None = None) -> list[Path]:
+def discover(
+    paths: Iterable[Path], images: bool = True, errors: list[str] | None = None, symlinks: bool = False
+) -> list[Path]:
     """Files under `paths` (folders walked recursively, hidden entries skipped), sorted, de-duplicated; image
     files only with `images` (OCR on). Files named explicitly are kept whatever their type, so an unsupported
-    one is reported, not ignored. Folders that cannot be read are skipped; with `errors`, each is appended there
-    ("path: reason"), so a caller that removes what it did not find can tell unread from deleted."""
+    one is reported, not ignored. Symbolic links found in a folder are skipped unless `symlinks` (a link in a
+    shared folder could point anywhere the service can read); a folder's links to folders are never followed.
+    Folders that cannot be read are skipped; with `errors`, each is appended there ("path: reason"), so a caller
+    that removes what it did not find can tell unread from deleted."""
     suffixes = SUPPORTED_SUFFIXES if images else SUPPORTED_SUFFIXES - IMAGE_SUFFIXES
     found: dict[Path, None] = {}
 
@@ -177,7 +181,8 @@ def discover(paths: Iterable[Path], images: bool = True, errors: list[str] | Non
             for root, dirs, files in os.walk(path, onerror=unreadable):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 for name in sorted(files):
-                    if not name.startswith(".") and Path(name).suffix.lower() in suffixes:
+                    wanted = not name.startswith(".") and Path(name).suffix.lower() in suffixes
+                    if wanted and (symlinks or not os.path.islink(os.path.join(root, name))):
                         found[Path(root, name)] = None
         else:
             found[path] = None
@@ -380,7 +385,8 @@ class Indexer:
     ) -> IngestReport:
         """Index every file under `paths`; nothing is removed."""
         started = time.perf_counter()
-        files = discover(paths, images=self.settings.ingest.ocr_pages > 0)
+        ingest = self.settings.ingest
+        files = discover(paths, images=ingest.ocr_pages > 0, symlinks=ingest.follow_symlinks)
         report = IngestReport(files_seen=len(files))
         relay = ProgressRelay(on_progress, len(files))
         for i, result in enumerate(self.run(files, password, relay)):

@@ -154,9 +154,9 @@ def _indexed(pipeline: Pipeline) -> set[str]:
 def _discover_safely(pipeline: Pipeline, roots: Sequence[Path], allow_mass_delete: bool) -> list[Path]:
     """The files under `roots`, or ReindexRefusedError when mirroring them could remove documents that are
     only out of sight (see `reindex`)."""
-    images = pipeline.settings.ingest.ocr_pages > 0
+    images, symlinks = pipeline.settings.ingest.ocr_pages > 0, pipeline.settings.ingest.follow_symlinks
     errors: list[str] = []
-    per_root = {root: discover([root], images=images, errors=errors) for root in roots}
+    per_root = {root: discover([root], images=images, errors=errors, symlinks=symlinks) for root in roots}
     files = list(dict.fromkeys(f for found in per_root.values() for f in found))
     if allow_mass_delete:
         return files

@@ -31,7 +31,7 @@ class QueuedGenerator:
         self._queue: deque[int] = deque()
         self._tickets = itertools.count()
         self._serving: set[int] = set()
-        self.served: list[int] = []  # tickets in the order they got the model (for tests and monitoring)
+        self.served: deque[int] = deque(maxlen=1000)  # the last tickets in the order they got the model (tests)
         self.problem: str | None = None  # why the last call failed (the model could not load, crashed, ...)
 
     @property

@@ -1,6 +1,7 @@
 """Per-session upload collections: one in-memory Chroma collection per browser session, never on disk and never
-mixed with the company index, dropped when the session clears it or after it has been idle for a TTL. The
-uploaded files' bytes are kept with it (in memory, up to a limit), so a citation can show its page.
+mixed with the company index, dropped when the session clears it or after it has been idle for a TTL (checked
+on a timer). At most `max_sessions` at once; the uploaded files' bytes are kept with it (in memory, up to a
+limit per session and one for all), so a citation can show its page.
 
 Not here: checking and parsing uploads (ingest.upload), the Streamlit session itself (app/).
 """
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag.embedder import Embedder
+from rag.errors import RagError
 from rag.keyword import KeywordIndex
 from rag.store import ChromaStore
 
@@ -37,6 +39,8 @@ class UploadSessions:
         ttl_seconds: float = 3600.0,
         multilingual: Embedder | None = None,
         keep_bytes: int = 100 * 1024 * 1024,
+        max_sessions: int = 64,
+        keep_total_bytes: int = 1024 * 1024 * 1024,
     ) -> None:
         import chromadb
         from chromadb.config import Settings as ChromaSettings
@@ -46,12 +50,22 @@ class UploadSessions:
         self.ttl_seconds = ttl_seconds
         self.multilingual = multilingual
         self.keep_bytes = keep_bytes  # of uploaded files kept per session for the page view
+        self.keep_total_bytes = keep_total_bytes  # the same, all sessions together
+        self.max_sessions = max_sessions
         self.client = chromadb.EphemeralClient(settings=ChromaSettings(anonymized_telemetry=False))
         self._stores: dict[str, ChromaStore] = {}
         self._files: dict[str, list[ListedUpload]] = {}  # in upload order
         self._documents: dict[str, dict[str, bytes]] = {}  # source -> the upload's bytes, for the page view
         self._last_used: dict[str, float] = {}
         self._lock = threading.Lock()
+        # idle sessions are closed on a timer too, not only when someone uploads: memory goes back by itself
+        self._sweeper = threading.Thread(target=self._sweep, name="ragqa-upload-expiry", daemon=True)
+        self._sweeper.start()
+
+    def _sweep(self) -> None:
+        while True:
+            time.sleep(max(1.0, min(60.0, self.ttl_seconds / 4)))
+            self.expire()
 
     def store(self, session_id: str) -> ChromaStore:
         """The session's collection, created on first use."""
@@ -59,6 +73,11 @@ class UploadSessions:
 
         self.expire()
         with self._lock:
+            if session_id not in self._stores and len(self._stores) >= self.max_sessions:
+                raise RagError(
+                    f"uploads are held for {self.max_sessions} browser sessions already: try again when one has "
+                    "been idle for an hour, or ask about the company documents"
+                )
             self._last_used[session_id] = time.monotonic()
             if session_id not in self._stores:
                 records = InMemoryRecordManager(f"upload/{session_id}")
@@ -91,7 +110,10 @@ class UploadSessions:
             self._files.setdefault(session_id, []).append(ListedUpload(name, state, ready=source is not None))
             if source is not None and data is not None:
                 kept = self._documents.setdefault(session_id, {})
-                if sum(map(len, kept.values())) + len(data) <= self.keep_bytes:
+                everyone = sum(len(d) for docs in self._documents.values() for d in docs.values())
+                if sum(map(len, kept.values())) + len(data) <= self.keep_bytes and (
+                    everyone + len(data) <= self.keep_total_bytes
+                ):
                     kept[source] = data
 
     def document(self, session_id: str, source: str) -> bytes | None:

@@ -136,6 +136,10 @@ class IngestSettings(_Strict):
         ),
     )
     ocr_seconds: float = Field(120.0, gt=0, description="Time limit for reading one page by OCR.")
+    follow_symlinks: bool = Field(
+        False,
+        description="Index files that are symbolic links inside the folders given (off: a link could point anywhere).",
+    )
 
 
 class ReindexSettings(_Strict):
@@ -274,6 +278,16 @@ class ServeSettings(_Strict):
     )
 
 
+class AppSettings(_Strict):
+    allow_delete: bool = Field(
+        False,
+        description=(
+            "Offer 'Delete a document' on the app's Documents page. Off by default: the app has no login, so anyone "
+            "who can open it could delete from the company index."
+        ),
+    )
+
+
 class Settings(_Strict):
     mode: Literal["real", "fake"] = Field(
         "real", description="`fake` uses the hashing embedder and a replaying generator (tests, demos)."
@@ -301,6 +315,7 @@ class Settings(_Strict):
     reindex: ReindexSettings = Field(default_factory=lambda: ReindexSettings())
     retrieve: RetrieveSettings = Field(default_factory=lambda: RetrieveSettings())
     serve: ServeSettings = Field(default_factory=lambda: ServeSettings())
+    app: AppSettings = Field(default_factory=lambda: AppSettings())
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:

@@ -87,11 +87,16 @@ _COMPANY_FILE_BYTES = 256 * 1024 * 1024  # a larger company file is not read for
 
 
 def company_file(source: str) -> bytes | None:
-    """The bytes of a company document named by its chunks' source (an absolute path the index wrote), if it
-    is still there; never a relative path (an upload's source is one)."""
+    """The bytes of a company document named by its chunks' source, if the index records that file as indexed
+    (a source any other way, a relative path (an upload's) or a file gone since, gives None): the viewer never
+    reads a file the index did not take in."""
+    from app.state import get_pipeline
+
     path = Path(source)
     try:
-        if not path.is_absolute() or not path.is_file() or path.stat().st_size > _COMPANY_FILE_BYTES:
+        if not path.is_absolute() or get_pipeline().files.get(source) is None:
+            return None
+        if not path.is_file() or path.stat().st_size > _COMPANY_FILE_BYTES:
             return None
         return path.read_bytes()
     except OSError:

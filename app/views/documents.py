@@ -1,4 +1,5 @@
-"""Documents page: what is indexed (file, chunks, when), delete a document, and the last re-index report."""
+"""Documents page: what is indexed (file, chunks, when), delete a document (when `app.allow_delete` is on), and
+the last re-index report."""
 
 from __future__ import annotations
 
@@ -30,7 +31,11 @@ def render() -> None:
             for r in records
         ]
         st.dataframe(rows, hide_index=True, use_container_width=True)
-        choice = st.selectbox("Delete a document", [r.source for r in records], index=None, placeholder="Choose…")
+        choice = None
+        if pipeline.settings.app.allow_delete:  # off by default: the app has no login
+            choice = st.selectbox("Delete a document", [r.source for r in records], index=None, placeholder="Choose…")
+        else:
+            st.caption("Deleting here is off (RAGQA_APP__ALLOW_DELETE=true); `ragqa reindex` removes deleted files.")
         if choice and st.button("Delete", type="primary", icon=":material/delete:"):
             try:
                 with index_lock(pipeline.settings.index_dir, "the app (delete)"):

@@ -190,3 +190,24 @@ def test_the_models_rewrite_is_shown_as_typed_not_as_markdown(app):
     app.chat_input[0].set_value("And for meals?").run()
     assert not app.exception
     assert plain("Searched for: Fake answer [1].") in [c.value for c in app.caption]
+
+
+def test_the_page_viewer_reads_only_files_the_index_took_in(app, tmp_path):
+    from app.views.common import company_file
+
+    indexed = str((SAMPLE / "expense-policy.pdf").resolve())
+    assert company_file(indexed) == (SAMPLE / "expense-policy.pdf").read_bytes()
+    other = tmp_path / "not-indexed.md"
+    other.write_text("private notes")
+    assert company_file(str(other)) is None and company_file("/etc/hostname") is None
+
+
+def test_deleting_from_the_documents_page_is_off_unless_the_setting_allows_it(app, monkeypatch):
+    page(app, "documents")
+    assert not app.selectbox and any("Deleting here is off" in c.value for c in app.caption)
+    monkeypatch.setenv("RAGQA_APP__ALLOW_DELETE", "true")
+    from app.state import get_pipeline
+
+    get_pipeline.clear()
+    app.run()
+    assert [s.label for s in app.selectbox] == ["Delete a document"]

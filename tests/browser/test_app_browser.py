@@ -1,6 +1,6 @@
-"""The real app in a real browser: `streamlit run app/main.py` on a free localhost port with the real pipeline
-over data/sample/ (all-MiniLM-L6-v2, persistent Chroma, the small GGUF), driven by Debian's headless Chromium
-through Playwright. Screenshots go to tests/browser/screenshots/ (git-ignored).
+"""The real app in a real browser: `ragqa app` (Streamlit with the app's safety options) on a free localhost
+port with the real pipeline over data/sample/ (all-MiniLM-L6-v2, persistent Chroma, the small GGUF), driven by
+Debian's headless Chromium through Playwright. Screenshots go to tests/browser/screenshots/ (git-ignored).
 
 `make test` installs Chromium (apt) and Playwright (pip) and sets REQUIRE_BROWSER_TEST=1, so there a missing
 browser fails instead of skipping.
@@ -67,9 +67,8 @@ def server(tmp_path_factory):
     Indexer(build_pipeline(settings)).ingest([SAMPLE])
     port = free_port()
     log = (tmp_path_factory.mktemp("log") / "streamlit.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true"],
+    proc = subprocess.Popen(  # `ragqa app`, as `make run` starts it
+        [sys.executable, "-m", "app.cli", "app", "--port", str(port)],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"

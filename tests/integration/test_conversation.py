@@ -116,4 +116,4 @@ def test_four_concurrent_asks_share_one_llm_in_fifo_order(tmp_path):
         t.join(600)
     assert errors == [] and len(results) == 4 and all(r.answer for r in results.values())
     served = pipeline.generator.served
-    assert len(served) == 4 and served == sorted(served)  # tickets served in the order they queued
+    assert list(served) == sorted(served) and len(served) == 4  # tickets served in the order they queued

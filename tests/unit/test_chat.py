@@ -112,7 +112,7 @@ def test_four_concurrent_asks_are_served_in_fifo_order():
     assert errors == [] and [i for i, _ in order] == [0, 1, 2, 3]
     assert all(text == "one two three four" for _, text in order)
     assert positions == {1: 1, 2: 2, 3: 3}  # each saw its place in the queue
-    assert queue.served == [0, 1, 2, 3] and not queue.busy
+    assert list(queue.served) == [0, 1, 2, 3] and not queue.busy
 
 
 def test_a_caller_that_goes_away_frees_the_model():

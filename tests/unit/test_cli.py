@@ -95,3 +95,20 @@ def test_an_unexpected_error_is_one_line(capsys, tmp_path, monkeypatch):
     code, _, err = run(capsys, "ask", "hotel limit?", "--index", str(tmp_path / "i"))
     assert code == EXIT_ERROR and "Traceback" not in err and err.startswith("ragqa: error: ")
     assert "-v" in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_app_launcher_passes_the_safety_options_wherever_it_starts():
+    from app.cli import streamlit_command
+
+    command = streamlit_command("127.0.0.1", 8600)
+    assert command[1:4] == ["-m", "streamlit", "run"] and command[4].endswith("/app/main.py")
+    assert command[4].startswith("/")  # absolute: any working folder
+    for option in (
+        "--server.address=127.0.0.1",
+        "--server.port=8600",
+        "--server.maxUploadSize=20",
+        "--browser.gatherUsageStats=false",
+        "--client.showErrorDetails=type",
+        "--server.headless=true",
+    ):
+        assert option in command

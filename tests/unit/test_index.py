@@ -234,3 +234,16 @@ def test_a_run_stopped_early_parses_no_more_of_the_files_read_ahead(fake_setting
     assert next(results).outcome == "failed"
     results.close()  # what Ctrl-C does to the loop
     assert len(prepared) < 200
+
+
+def test_symbolic_links_in_a_folder_are_skipped_unless_asked(tmp_path):
+    secret = tmp_path / "outside" / "secret.md"
+    secret.parent.mkdir()
+    secret.write_text("# Salaries\n\nEveryone's salary.")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "policy.md").write_text("# Policy\n\nHotels up to EUR 220.")
+    (docs / "salaries.md").symlink_to(secret)  # planted in a shared folder
+    (docs / "more").symlink_to(secret.parent, target_is_directory=True)
+    assert [p.name for p in discover([docs])] == ["policy.md"]
+    assert [p.name for p in discover([docs], symlinks=True)] == ["policy.md", "salaries.md"]  # folders never

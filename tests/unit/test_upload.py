@@ -7,7 +7,7 @@ import pytest
 
 from ingest.chunk import Chunker
 from ingest.upload import UploadLimits, check_upload, index_upload, parse_upload, safe_name
-from rag.errors import DocumentLoadError
+from rag.errors import DocumentLoadError, RagError
 from rag.fakes import HashingEmbedder
 from rag.sessions import UploadSessions
 from tests.conftest import SAMPLE, shared_path
@@ -72,6 +72,29 @@ def test_sessions_are_isolated_and_expire():
     assert sessions.count() == 0
     left = {c.name for c in sessions.client.list_collections()}  # the in-memory client is shared per process
     assert not left & {"upload-a", "upload-b"}
+
+
+def test_idle_sessions_close_on_a_timer_and_their_number_is_capped():
+    embedder = HashingEmbedder()
+    sessions = UploadSessions(embedder.name, lambda: embedder.dim, ttl_seconds=1, max_sessions=2)
+    sessions.store("a")
+    sessions.store("b")
+    with pytest.raises(RagError, match="uploads are held for 2 browser sessions already"):
+        sessions.store("c")
+    deadline = time.monotonic() + 10
+    while sessions.count():  # nobody calls anything: the timer closes them
+        assert time.monotonic() < deadline, "idle sessions were not closed"
+        time.sleep(0.2)
+    sessions.store("c")
+
+
+def test_the_bytes_kept_for_page_views_are_capped_across_sessions():
+    embedder = HashingEmbedder()
+    sessions = UploadSessions(embedder.name, lambda: embedder.dim, keep_bytes=100, keep_total_bytes=150)
+    sessions.add_file("a", "a.pdf", "ready", "upload/a/a.pdf", b"x" * 100)
+    sessions.add_file("b", "b.pdf", "ready", "upload/b/b.pdf", b"y" * 100)  # 200 in all: not kept
+    assert sessions.document("a", "upload/a/a.pdf") == b"x" * 100
+    assert sessions.document("b", "upload/b/b.pdf") is None
 
 
 def test_an_upload_is_keyword_indexed_with_the_same_ids_and_its_card():
