@@ -124,12 +124,17 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(stream.consume().to_dict(), ensure_ascii=False))
         return EXIT_OK
+    _print_streamed(stream)
+    return EXIT_OK
+
+
+def _print_streamed(stream: Any) -> None:
+    """An answer piece by piece as it streams, then its sources."""
     for piece in stream:
         sys.stdout.write(piece)
         sys.stdout.flush()
     sys.stdout.write("\n")
     _print_sources(stream)
-    return EXIT_OK
 
 
 def _print_sources(stream: Any) -> None:
@@ -185,11 +190,7 @@ def _chat_turn(stream: Any, question: str, as_json: bool) -> Any:
         out.update(result.to_dict())
         print(json.dumps(out, ensure_ascii=False), flush=True)
         return stream
-    for piece in stream:
-        sys.stdout.write(piece)
-        sys.stdout.flush()
-    sys.stdout.write("\n")
-    _print_sources(stream)
+    _print_streamed(stream)
     print()
     return stream
 

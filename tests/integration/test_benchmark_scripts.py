@@ -150,3 +150,12 @@ def test_llama_builds_prints_each_build_side_by_side():
     assert lines[-3] == "build   prompt tok/s  ratio  gen tok/s  ratio"
     assert re.fullmatch(r"\[0\] +[\d.]+ +1\.00 +[\d.]+ +1\.00", lines[-2])
     assert re.fullmatch(r"\[1\] +[\d.]+ +[\d.]+ +[\d.]+ +[\d.]+", lines[-1])
+
+
+def test_serve_load_prints_requests_errors_and_outcomes():
+    out = run_benchmark("serve_load.py", "0.1", "2", env={**SMALL_LLM, "RAGQA_LLM__MAX_TOKENS": "16"})
+    lines = out.strip().splitlines()
+    assert re.fullmatch(r"2 clients, 0\.1 min, re-index runs \d+ \(exit codes \{0\}\)", lines[0])
+    assert re.fullmatch(r"requests \d+, errors 0, wrong outcomes 0", lines[1])
+    assert [line.split()[0] for line in lines[2:5]] == ["answerable", "refused", "chinese"]
+    assert lines[-1].startswith("peak RSS: server ")
