@@ -16,12 +16,13 @@ Not here: the protocol's objects (rag.chat_api), answering (rag.answer).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -68,6 +69,7 @@ class _Readiness:
 
 def create_app(pipeline: Pipeline, token: str) -> Any:
     """The ASGI app over `pipeline`; clients must send `Authorization: Bearer <token>`."""
+    import anyio.to_thread
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
     from starlette.requests import Request
@@ -145,13 +147,23 @@ def create_app(pipeline: Pipeline, token: str) -> Any:
         reason = {"reason": problem} if authorized(request) else {}  # error text only for clients with the token
         return JSONResponse({"status": "not ready", **reason}, status_code=503)
 
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        # An answer holds a worker thread while it waits for the model and while it streams; with fewer threads
+        # than answers waiting plus answering, the answering one could not get a thread for its next piece while
+        # the waiting ones held them all: the server hung (seen with 45 streams against anyio's 40 threads).
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        limiter.total_tokens = max(limiter.total_tokens, limits.max_waiting + pipeline.generator.slots + 8)
+        yield
+
     return Starlette(
         routes=[
             Route("/v1/models", models, methods=["GET"]),
             Route("/v1/chat/completions", chat, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
-        ]
+        ],
+        lifespan=lifespan,
     )
 
 

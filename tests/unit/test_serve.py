@@ -181,7 +181,7 @@ class Held(ReplayGenerator):
     """Streams once `release` is set."""
 
     def __init__(self):
-        super().__init__(["Held answer [1]."] * 10)
+        super().__init__(["Held answer [1]."] * 100)
         self.release = threading.Event()
 
     def stream(self, messages, max_tokens=None):
@@ -254,3 +254,31 @@ def test_an_unexpected_error_mid_stream_ends_with_an_error_event_and_done(fake_s
     assert events[-1] == "[DONE]"
     error = json.loads(events[-2])["error"]
     assert error["message"] == "the answer failed (see the server log)" and "llama_decode" not in events[-2]
+
+
+def test_more_waiting_answers_than_worker_threads_neither_hang_the_server_nor_readyz(fake_settings):
+    """Each streaming answer holds one of the server's worker threads while it waits for the model (anyio gives
+    40); with 45 waiting, the answering one found no thread for its next piece and the server hung. The pool is
+    sized to what may wait, and /readyz runs on a thread of its own."""
+    held = Held()
+    with serving(fake_settings, held, max_waiting=60) as (base, pipeline):
+        done: list[int] = []
+
+        def ask() -> None:
+            reply = httpx.post(f"{base}/v1/chat/completions", json={**ASK, "stream": True}, headers=AUTH, timeout=60)
+            done.append(reply.status_code)
+
+        askers = [threading.Thread(target=ask) for _ in range(45)]
+        for t in askers:
+            t.start()
+        deadline = time.monotonic() + 30
+        while pipeline.generator.waiting() < 44:  # one holds the model, the others wait on worker threads
+            assert time.monotonic() < deadline, f"only {pipeline.generator.waiting()} waiting"
+            time.sleep(0.05)
+        try:
+            assert httpx.get(f"{base}/readyz", timeout=5).status_code == 200
+        finally:
+            held.release.set()
+            for t in askers:
+                t.join(60)
+        assert done == [200] * 45
