@@ -6,7 +6,8 @@ behind a bearer token (`RAGQA_SERVE__TOKEN`, required; compared in constant time
 (the process answers) and GET /readyz (the index opens and the models are warm: 503 until then), both open;
 /readyz gives its reason only to a client with the token, and runs on a thread of its own, so it answers while
 every worker thread streams an answer. Bounded input: a body past `serve.max_body_kb` gets 413, too many or too
-long messages 400, a question when `serve.max_waiting` wait already 429 with Retry-After. A warm-up that fails
+long messages 400, a question when `serve.max_waiting` wait already (counted from admission, so a burst cannot
+slip past) 429 with Retry-After. A warm-up that fails
 (an LLM server not up yet) is tried again every `serve.warm_retry_s`. An error after a stream has begun ends it
 with an error event and [DONE], never a cut connection.
 Answers wait in the pipeline's queue like the app's; the index is followed as other processes change it.
@@ -22,7 +23,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -83,6 +84,8 @@ def create_app(pipeline: Pipeline, token: str) -> Any:
     model_name = limits.model_name
     readiness = _Readiness(pipeline, limits.warm_retry_s)
     probe = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragqa-readyz")  # never behind the answers
+    admitted = limits.max_waiting + pipeline.generator.slots  # answering or waiting for the model, at most
+    places = threading.BoundedSemaphore(admitted)  # taken on admission, so a burst cannot slip past the limit
 
     def authorized(request: Request) -> bool:
         return hmac.compare_digest(request.headers.get("authorization", "").encode(), expected)
@@ -116,26 +119,28 @@ def create_app(pipeline: Pipeline, token: str) -> Any:
             body = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError):
             return JSONResponse(error_body("the body is not JSON"), status_code=400)
-        if pipeline.generator.waiting() >= limits.max_waiting:
-            busy = f"{pipeline.generator.waiting()} questions are waiting for the model: try again shortly"
+        if not places.acquire(blocking=False):
+            busy = f"{admitted} questions are being answered or waiting for the model: try again shortly"
             return JSONResponse(error_body(busy, "rate_limit_error"), status_code=429, headers={"Retry-After": "5"})
+        streaming = False
         try:
             asked = parse_request(body, limits.max_messages, limits.max_message_chars)
             answer = await run_in_threadpool(pipeline.answerer.ask, asked.question, None, asked.history)
+            if asked.stream:
+                streaming = True  # the place is given back when the stream ends
+                events = _events(completion_chunks(answer, model_name), places.release)
+                return StreamingResponse(events, media_type="text/event-stream")
+            return JSONResponse(await run_in_threadpool(completion, answer, model_name))
         except BadRequest as exc:
             return JSONResponse(error_body(str(exc)), status_code=400)
         except RagError as exc:
             return JSONResponse(error_body(str(exc), "server_error"), status_code=503)
-        if not asked.stream:
-            try:
-                return JSONResponse(await run_in_threadpool(completion, answer, model_name))
-            except RagError as exc:
-                return JSONResponse(error_body(str(exc), "server_error"), status_code=503)
-            except Exception:  # noqa: BLE001 - logged whole; the client gets a message, not a traceback
-                logger.exception("answer failed")
-                failed = error_body("the answer failed (see the server log)", "server_error")
-                return JSONResponse(failed, status_code=500)
-        return StreamingResponse(_events(completion_chunks(answer, model_name)), media_type="text/event-stream")
+        except Exception:  # noqa: BLE001 - logged whole; the client gets a message, not a traceback
+            logger.exception("answer failed")
+            return JSONResponse(error_body("the answer failed (see the server log)", "server_error"), status_code=500)
+        finally:
+            if not streaming:
+                places.release()
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok", "time": time.time()})
@@ -153,7 +158,7 @@ def create_app(pipeline: Pipeline, token: str) -> Any:
         # than answers waiting plus answering, the answering one could not get a thread for its next piece while
         # the waiting ones held them all: the server hung (seen with 45 streams against anyio's 40 threads).
         limiter = anyio.to_thread.current_default_thread_limiter()
-        limiter.total_tokens = max(limiter.total_tokens, limits.max_waiting + pipeline.generator.slots + 8)
+        limiter.total_tokens = max(limiter.total_tokens, admitted + 8)
         yield
 
     return Starlette(
@@ -179,17 +184,21 @@ async def _body(request: Any, limit: int) -> bytes | None:
     return body
 
 
-def _events(chunks: Iterator[dict[str, Any]]) -> Iterator[str]:
-    """Server-sent events; an error after the stream has begun becomes an error event, then [DONE]."""
+def _events(chunks: Iterator[dict[str, Any]], done: Callable[[], None]) -> Iterator[str]:
+    """Server-sent events; an error after the stream has begun becomes an error event, then [DONE]. `done` is
+    called when the stream ends, however it ends (a client that went away included)."""
     try:
-        for chunk in chunks:
-            yield f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
-    except RagError as exc:
-        yield f"data: {json.dumps(error_body(str(exc), 'server_error'))}\n\n"
-    except Exception:  # noqa: BLE001 - logged whole; the client gets an error event and [DONE], not a cut stream
-        logger.exception("answer failed mid-stream")
-        yield f"data: {json.dumps(error_body('the answer failed (see the server log)', 'server_error'))}\n\n"
-    yield "data: [DONE]\n\n"
+        try:
+            for chunk in chunks:
+                yield f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
+        except RagError as exc:
+            yield f"data: {json.dumps(error_body(str(exc), 'server_error'))}\n\n"
+        except Exception:  # noqa: BLE001 - logged whole; the client gets an error event and [DONE], not a cut stream
+            logger.exception("answer failed mid-stream")
+            yield f"data: {json.dumps(error_body('the answer failed (see the server log)', 'server_error'))}\n\n"
+        yield "data: [DONE]\n\n"
+    finally:
+        done()
 
 
 def serve(pipeline: Pipeline, host: str, port: int) -> None:

@@ -189,28 +189,32 @@ class Held(ReplayGenerator):
         yield from super().stream(messages, max_tokens)
 
 
-def test_a_question_past_the_waiting_limit_gets_429(fake_settings):
+def test_questions_past_the_waiting_limit_get_429_even_in_a_burst(fake_settings):
+    """max_waiting 1: one question answering and one waiting are admitted; of ten sent at the same instant the
+    other eight get 429 at once (counted from admission, so none slips in between check and queue)."""
     held = Held()
-    with serving(fake_settings, held, max_waiting=1) as (base, pipeline):
+    with serving(fake_settings, held, max_waiting=1) as (base, _):
         replies: list[httpx.Response] = []
+        start = threading.Barrier(10)
 
         def ask() -> None:
+            start.wait()
             replies.append(httpx.post(f"{base}/v1/chat/completions", json=ASK, headers=AUTH, timeout=60))
 
-        first, second = threading.Thread(target=ask), threading.Thread(target=ask)
-        first.start()
-        while not pipeline.generator.busy:
-            time.sleep(0.01)
-        second.start()
-        while pipeline.generator.waiting() < 1:  # one has the model, one waits
-            time.sleep(0.01)
-        refused = httpx.post(f"{base}/v1/chat/completions", json=ASK, headers=AUTH)
-        assert refused.status_code == 429 and refused.headers["Retry-After"] == "5"
-        assert "1 questions are waiting" in refused.json()["error"]["message"]
+        askers = [threading.Thread(target=ask) for _ in range(10)]
+        for t in askers:
+            t.start()
+        deadline = time.monotonic() + 30
+        while len(replies) < 8:
+            assert time.monotonic() < deadline, [r.status_code for r in replies]
+            time.sleep(0.05)
+        refused = list(replies)
+        assert [r.status_code for r in refused] == [429] * 8 and refused[0].headers["Retry-After"] == "5"
+        assert "2 questions are being answered or waiting" in refused[0].json()["error"]["message"]
         held.release.set()
-        first.join(30)
-        second.join(30)
-        assert [r.status_code for r in replies] == [200, 200]
+        for t in askers:
+            t.join(30)
+        assert sorted(r.status_code for r in replies) == [200, 200] + [429] * 8
 
 
 class ServerNotUpYet(ReplayGenerator):
