@@ -103,7 +103,7 @@ $(CJK_FONT): | install
 test: install browser-deps qemu-deps $(CJK_FONT)
 	$(RAGQA) models pull $(TEST_MODELS)
 	$(RAGQA) doctor
-	REQUIRE_BROWSER_TEST=1 TEST_CJK_FONT=$(CJK_FONT) RAGQA_TEST_LLAMA_WHEEL=$(LLAMA_WHEEL) $(PY) -m pytest -q -ra
+	REQUIRE_BROWSER_TEST=1 TEST_CJK_FONT=$(CJK_FONT) TEST_LLAMA_WHEEL=$(LLAMA_WHEEL) $(PY) -m pytest -q -ra
 
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"

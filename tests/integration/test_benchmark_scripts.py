@@ -140,9 +140,9 @@ def test_injection_prints_each_defence_layer_side_by_side():
 
 def test_llama_builds_prints_each_build_side_by_side():
     """The wheel `make install` built (the Makefile passes its path), timed against itself."""
-    wheel = os.environ.get("RAGQA_TEST_LLAMA_WHEEL")
+    wheel = os.environ.get("TEST_LLAMA_WHEEL")
     if not wheel:
-        pytest.skip("RAGQA_TEST_LLAMA_WHEEL is unset: `make test` sets it to the wheel it built")
+        pytest.skip("TEST_LLAMA_WHEEL is unset: `make test` sets it to the wheel it built")
     out = run_benchmark("llama_builds.py", "smollm2-135m", "1", wheel, wheel, env=SMALL_LLM)
     lines = out.strip().splitlines()
     assert "AMX" not in lines[1].upper() and "AVX" in lines[1]
