@@ -101,7 +101,7 @@ class ChildProcessGenerator:
                 try:
                     self._tokenizer = GGUFTokenizer(self.path)
                 except ValueError as exc:  # llama-cpp-python's "Failed to load model from file"
-                    raise ModelError(f"cannot read the tokenizer of {self.path}: {exc}") from exc
+                    raise ModelError(load_failed(self.path, exc)) from exc
         return self._tokenizer.count_messages(messages)
 
     def stream(self, messages: list[Message], max_tokens: int | None = None) -> Pieces:
@@ -255,6 +255,11 @@ def reply_channel() -> IO[str]:
     return replies
 
 
+def load_failed(path: Path, exc: Exception) -> str:
+    """What the user reads when the model file cannot be loaded, by the tokenizer here or the model's process."""
+    return f"{path.name} could not be loaded ({exc}); `ragqa doctor` checks every installed model"
+
+
 def main() -> None:  # the child
     config = json.loads(sys.argv[1])
     replies = reply_channel()
@@ -281,7 +286,7 @@ def main() -> None:  # the child
     try:
         generator.load()
     except Exception as exc:  # noqa: BLE001 - reported to every request: the parent shows it
-        load_error = f"{path.name} could not be loaded ({exc}); `ragqa doctor` checks every installed model"
+        load_error = load_failed(path, exc)
     while (request := requests.get()) is not None:
         rid = int(request.get("id", 0))
         try:
