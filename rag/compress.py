@@ -23,7 +23,11 @@ from rag.types import TABLE_CONTINUED
 
 ELIDED = "…"
 _FIGURE = r"\(?-?\$?\s?\d[\d,]*(?:\.\d+)?(?:\s?\))?\s?%?|—|–"  # "(554 )": a negative figure as some PDFs extract it
-_ROW = re.compile(rf"^(?P<label>.*?[^\W\d_].*?)\s+(?P<figures>(?:(?:{_FIGURE})\s*)+)$")
+# Each figure is an atomic group and the label holds no nested quantifier, so a line is matched in quadratic
+# time at worst: with "(?:(?:figure)\s*)+" a run of digits could be split into figures in exponentially many
+# ways, and a 147-character footnote ending in "0.2, 12.8, 14.5, 17.0, 13.6, and 13.5 years as of" took 95 s.
+_ROW = re.compile(rf"^(?P<label>.*?)\s+(?P<figures>(?:(?>{_FIGURE})\s*+)+)$")
+_LETTER = re.compile(r"[^\W\d_]")
 _ONE_FIGURE = re.compile(_FIGURE)
 _COLUMNS = re.compile(r"^Columns: (?P<names>.+)$")
 _COLUMN_NAME = re.compile(r"(?:^|;\s*)\d+\)\s*")
@@ -69,7 +73,7 @@ def _units(text: str) -> list[_Unit]:
         elif _DATE.match(line):
             flush()
             units.append(_Unit(line, "heading"))
-        elif (row := _ROW.match(line)) and len(row.group("label")) <= 80 and ". " not in row.group("label"):
+        elif (row := _row(line)) and len(row.group("label")) <= 80 and ". " not in row.group("label"):
             flush()
             units.append(_Unit(line, "row"))
         elif _HEADING_PIECE.match(line) and not line.endswith("."):
@@ -94,10 +98,17 @@ def column_names(text: str) -> list[str]:
     return []
 
 
+def _row(line: str) -> re.Match[str] | None:
+    """A label that holds a letter, then only figures. The first split whose rest is all figures is taken: when
+    its label has no letter, neither has the line (figures hold none), so no later split could do better."""
+    m = _ROW.match(line)
+    return m if m and _LETTER.search(m.group("label")) else None
+
+
 def row_figures(line: str) -> tuple[str, list[str]] | None:
     """A table row's label and figures ("Total net sales 81,797 82,959" -> ("Total net sales", ["81,797",
     "82,959"])), or None for a line that is no row."""
-    m = _ROW.match(line.strip())
+    m = _row(line.strip())
     if not m:
         return None
     return m.group("label").strip(), [f.strip() for f in _ONE_FIGURE.findall(m.group("figures")) if f.strip()]

@@ -1,6 +1,8 @@
 """Query-aware compression of retrieved chunks (rag.compress)."""
 
-from rag.compress import ELIDED, column_names, compress, label_row
+import time
+
+from rag.compress import ELIDED, column_names, compress, label_row, row_figures
 
 TABLE = """Note 2 – Revenue
 Net sales disaggregated by significant products and services were as follows (in millions):
@@ -63,3 +65,19 @@ def test_chinese_sentences():
     ) * 3
     out = compress(text, "员工每周可以远程办公几天？")
     assert "员工每周最多可以远程办公三天" in out and "报销" not in out
+
+
+def test_rows_are_read_in_time_that_grows_slowly_with_the_line():
+    # a footnote from a real 10-Q: a regex with nested quantifiers took 95 s on this one line
+    footnote = (
+        "(1) The weighted-average remaining lives of the 2012, 2014, 2017, 2020, 2021, and 2022 Notes were "
+        "0.2, 12.8, 14.5, 17.0, 13.6, and 13.5 years as of"
+    )
+    long_lines = [footnote, "a" * 2000 + " 1" * 500 + " x", " ".join(["1,234.5"] * 400) + " years"]
+    started = time.perf_counter()
+    assert [row_figures(line) for line in long_lines] == [None, None, None]
+    assert time.perf_counter() - started < 2.0
+    assert row_figures("Net income (loss) $ (554 ) $ 1,234") == ("Net income (loss) $", ["(554 )", "$ 1,234"])
+    assert row_figures("Gross margin 44.5 % 43.3 %") == ("Gross margin", ["44.5 %", "43.3 %"])
+    assert row_figures("Other — 12") == ("Other", ["—", "12"])
+    assert row_figures("2023 2022") is None  # no label: a heading, not a row
