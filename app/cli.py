@@ -233,9 +233,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 kinds=tuple(args.type or ()),
                 money_only=args.money_only,
             )
+            evidence = (
+                f"evidence page hit@1 {result['evidence_hit@1']:.3f}  hit@{k} {result['evidence_hit@k']:.3f} "
+                f"({result['evidence_labelled']} placed)  "
+                if result["evidence_labelled"]
+                else ""
+            )
+            in_blocks = (
+                f"gold $ in blocks {result['first_money_in_blocks']}/{result['questions_with_money']}  "
+                if "questions_with_money" in result
+                else ""
+            )
             summary = (
-                f"source hit@1 {result['source_hit@1']:.3f}  hit@{k} {result['source_hit@k']:.3f}  "
-                f"answer figures {result['answer_match']}  ({result['questions']} questions, "
+                f"source hit@1 {result['source_hit@1']:.3f}  hit@{k} {result['source_hit@k']:.3f}  {evidence}"
+                f"{in_blocks}answer figures {result['answer_match']}  ({result['questions']} questions, "
                 f"{result['seconds']} s; per question: {result['report']})"
             )
     print(json.dumps(result, ensure_ascii=False) if args.json else summary)
@@ -407,7 +418,12 @@ def build_parser() -> argparse.ArgumentParser:
     er.add_argument("--limit", type=int, help="only the first N queries")
     er.add_argument("--json", action="store_true", help="print one JSON object")
     eq = esub.add_parser("qa", parents=[common], help="source hit@1/@k and answer figures on a question CSV")
-    eq.add_argument("--csv", type=Path, required=True, help="columns Question, Source Docs, Answer")
+    eq.add_argument(
+        "--csv",
+        type=Path,
+        required=True,
+        help="columns Question, Source Docs, Answer (Question Type, Evidence Page, Evidence optional)",
+    )
     eq.add_argument("--docs", type=Path, required=True, help="the documents the questions are about (indexed)")
     eq.add_argument("--k", type=int, help="chunks retrieved per question (default: retrieve.k)")
     eq.add_argument("--retrieval-only", action="store_true", help="do not ask the LLM")

@@ -19,12 +19,14 @@ from rag.eval import (
     distinct,
     figure_in,
     figures,
+    find_evidence,
     first_money,
     load_beir,
     load_questions,
     matches,
     mrr_at,
     ndcg_at,
+    page_texts,
     recall_at,
 )
 from rag.pipeline import Pipeline
@@ -81,8 +83,10 @@ def evaluate_qa(
     kinds: tuple[str, ...] = (),
     money_only: bool = False,
 ) -> dict[str, object]:
-    """Source-document hit@1 and hit@k over a question CSV, and (unless `retrieval_only`) the share of the
-    gold answers' figures found in the answers; one JSON line per question goes to `report_path`."""
+    """Source-document hit@1 and hit@k over a question CSV, evidence-page hit@1 and hit@k over the questions
+    whose evidence page is known or can be derived (rag.eval), whether the gold `$` figure is in the blocks,
+    and (unless `retrieval_only`) the share of the gold answers' figures found in the answers; one JSON line
+    per question goes to `report_path`."""
     items = load_questions(csv_path)
     if kinds:
         items = [q for q in items if q.kind in kinds]
@@ -92,6 +96,7 @@ def evaluate_qa(
     indexer = Indexer(pipeline)
     indexed = indexer.ingest([docs], on_progress=on_index_progress)
     answerer = pipeline.answerer
+    pages_of = page_texts(pipeline.open_store(create=False).all_chunks())
     started = time.perf_counter()
     records: list[QaRecord] = []
     report_path.parent.mkdir(parents=True, exist_ok=True)
@@ -109,6 +114,12 @@ def evaluate_qa(
                 hit_at_k=any(matches(h.chunk.source, item.patterns) for h in hits),
                 scope=scope.reasons,
             )
+            evidence = find_evidence(item, pages_of)
+            if evidence is not None:
+                on_page = [h.chunk.source == evidence.source and h.chunk.page in evidence.pages for h in hits]
+                record.evidence = dataclasses.asdict(evidence)
+                record.evidence_hit_at_1 = bool(on_page) and on_page[0]
+                record.evidence_hit_at_k = any(on_page)
             money = first_money(item.answer)
             if money is not None:
                 shown = "\n".join(f"{h.chunk.context}\n{h.chunk.text}" for h in hits)
@@ -140,6 +151,11 @@ def evaluate_qa(
     if with_money:
         out["questions_with_money"] = len(with_money)
         out["first_money_in_blocks"] = sum(bool(r.first_money_in_blocks) for r in with_money)
+    placed = [r for r in records if r.evidence is not None]
+    out["evidence_labelled"] = len(placed)
+    if placed:
+        out["evidence_hit@1"] = round(sum(bool(r.evidence_hit_at_1) for r in placed) / len(placed), 4)
+        out["evidence_hit@k"] = round(sum(bool(r.evidence_hit_at_k) for r in placed) / len(placed), 4)
     if not retrieval_only:
         gold_total = sum(r.gold_figures for r in records)
         out["answer_match"] = round(sum(r.figures_found for r in records) / gold_total, 4) if gold_total else None

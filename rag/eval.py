@@ -8,6 +8,12 @@
   comma-separated "Source Docs" patterns (`*AAPL*`); hit@1 looks at the first chunk. With answers, each gold
   answer's figures (money and percentages, rag.amounts, and other numbers of three or more digits) are looked
   for in the answer, equal within 1 % after scaling (`$82.9 billion` = `82,959 million`).
+- Evidence (page level): a question's evidence is a page of its one source document. The CSV may name it
+  (column "Evidence Page": page numbers as the citations show them, "12" or "12; 13") or give a string the page
+  holds (column "Evidence"); otherwise it is derived: the pages of the source whose text holds the gold answer's
+  first `$` figure (any scale, as above), kept only when exactly one page does (a figure on several pages says
+  nothing about which one answers). evidence hit@1 / hit@k: the first / any retrieved chunk lies on an
+  evidence page. Questions whose patterns match no indexed file or several are not labelled.
 Not here: building the index (the CLI uses ingest/), printing (app/cli.py).
 """
 
@@ -18,13 +24,15 @@ import fnmatch
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path, PurePath
 
 from rag.amounts import find_amounts
 from rag.errors import RagError
+from rag.types import Chunk
 
 # ---------------------------------------------------------------- BEIR
 
@@ -98,10 +106,23 @@ class QaItem:
     patterns: tuple[str, ...]
     answer: str
     kind: str = ""
+    pages: tuple[int, ...] = ()  # the CSV's "Evidence Page"
+    evidence: str = ""  # the CSV's "Evidence": a string the evidence page holds
+
+
+def _page_numbers(raw: str, where: str) -> tuple[int, ...]:
+    try:
+        pages = tuple(int(p) for p in re.split(r"[;,\s]+", raw.strip()) if p)
+    except ValueError:
+        raise RagError(f"{where}: Evidence Page must be page numbers such as 12 or 12; 13, not {raw!r}") from None
+    if any(p < 1 for p in pages):
+        raise RagError(f"{where}: Evidence Page numbers start at 1, not {raw!r}")
+    return pages
 
 
 def load_questions(path: Path) -> list[QaItem]:
-    """Rows of a question CSV (columns Question, Source Docs, Answer; Question Type optional)."""
+    """Rows of a question CSV (columns Question, Source Docs, Answer; Question Type, Evidence Page and
+    Evidence optional)."""
     try:
         with path.open(encoding="utf-8-sig", newline="") as f:
             reader = csv.DictReader(f)
@@ -114,8 +135,10 @@ def load_questions(path: Path) -> list[QaItem]:
                     tuple(p.strip() for p in (row["Source Docs"] or "").split(",") if p.strip()),
                     (row.get("Answer") or "").strip(),
                     (row.get("Question Type") or "").strip(),
+                    _page_numbers(row.get("Evidence Page") or "", f"{path} row {line}"),
+                    " ".join((row.get("Evidence") or "").split()),
                 )
-                for row in reader
+                for line, row in enumerate(reader, start=2)
                 if (row.get("Question") or "").strip()
             ]
     except OSError as exc:
@@ -172,6 +195,45 @@ def figure_in(value: Decimal, answer: str, tolerance: float = 0.01, money: bool 
     return False
 
 
+def page_texts(chunks: Iterable[Chunk]) -> dict[str, dict[int, str]]:
+    """source -> page -> the text of its chunks on that page, in order (chunks without a page left out)."""
+    parts: dict[str, dict[int, list[tuple[int, str]]]] = defaultdict(lambda: defaultdict(list))
+    for c in chunks:
+        if c.page is not None:
+            parts[c.source][c.page].append((c.chunk_index, c.text))
+    return {
+        source: {page: "\n".join(t for _, t in sorted(texts)) for page, texts in pages.items()}
+        for source, pages in parts.items()
+    }
+
+
+@dataclass(frozen=True)
+class Evidence:
+    source: str
+    pages: tuple[int, ...]
+    derived_from: str  # "page" (the CSV names it), "string" (the CSV's Evidence), "gold figure"
+
+
+def find_evidence(item: QaItem, pages_of: Mapping[str, Mapping[int, str]]) -> Evidence | None:
+    """The question's evidence pages (module docstring), or None when it cannot be placed on one source's
+    pages."""
+    sources = [s for s in pages_of if matches(s, item.patterns)]
+    if len(sources) != 1:
+        return None
+    source, pages = sources[0], pages_of[sources[0]]
+    if item.pages:
+        return Evidence(source, item.pages, "page")
+    if item.evidence:
+        wanted = " ".join(item.evidence.split()).casefold()
+        found = tuple(p for p, text in sorted(pages.items()) if wanted in " ".join(text.split()).casefold())
+        return Evidence(source, found, "string") if found else None
+    money = first_money(item.answer)
+    if money is None:
+        return None
+    found = tuple(p for p, text in sorted(pages.items()) if figure_in(money, text, tolerance=0.0, money=True))
+    return Evidence(source, found, "gold figure") if len(found) == 1 else None
+
+
 @dataclass
 class QaRecord:
     """One question's outcome, as written to the per-question report."""
@@ -188,4 +250,7 @@ class QaRecord:
     figures_found: int = 0
     first_money_found: bool | None = None
     first_money_in_blocks: bool | None = None  # the gold figure is in the retrieved text (exactly, any scale)
+    evidence: dict[str, object] | None = None  # Evidence as a dict, when the question has one
+    evidence_hit_at_1: bool | None = None
+    evidence_hit_at_k: bool | None = None
     seconds: float = 0.0

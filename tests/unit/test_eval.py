@@ -7,8 +7,25 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
-from rag.eval import figure_in, figures, first_money, load_beir, matches, mrr_at, ndcg_at, recall_at
+from rag.errors import RagError
+from rag.eval import (
+    Evidence,
+    QaItem,
+    figure_in,
+    figures,
+    find_evidence,
+    first_money,
+    load_beir,
+    load_questions,
+    matches,
+    mrr_at,
+    ndcg_at,
+    page_texts,
+    recall_at,
+)
+from rag.types import Chunk
 from tests.conftest import ROOT, SAMPLE
+from tests.fixtures.make_pdf import pdf_bytes
 
 
 def test_ranking_metrics():
@@ -92,6 +109,71 @@ def test_eval_qa_says_whether_the_gold_figure_reached_the_blocks(tmp_path, eval_
     )
     assert out["questions_with_money"] == 2 and out["first_money_in_blocks"] == 1
     assert [line["first_money_in_blocks"] for line in lines] == [True, False, None]
+
+
+def _page(source: str, page: int | None, text: str, i: int = 0) -> Chunk:
+    return Chunk(f"{source}#{page}-{i}", text, source, page, i, "h", "d")
+
+
+PAGES = page_texts(
+    [
+        _page("/f/contoso-q2.pdf", 2, "Total revenue 1,640 1,502", 1),
+        _page("/f/contoso-q2.pdf", 1, "Revenue grew on cloud demand."),
+        _page("/f/contoso-q2.pdf", 2, "Condensed statements of operations (in millions)", 0),
+        _page("/f/contoso-q2.pdf", 3, "Cash 812. Marketable securities 812."),
+        _page("/f/contoso-q2.pdf", 4, "Cash and equivalents were $812 million."),
+        _page("/f/contoso-q2.txt", None, "Total revenue 1,640"),
+        _page("/f/fabrikam-q2.pdf", 1, "Revenue 1,640"),
+    ]
+)
+
+
+def test_page_texts_join_a_pages_chunks_in_order_and_leave_out_pageless_ones():
+    statement = "Condensed statements of operations (in millions)\nTotal revenue 1,640 1,502"
+    assert PAGES["/f/contoso-q2.pdf"][2] == statement
+    assert "/f/contoso-q2.txt" not in PAGES
+
+
+def test_evidence_is_the_one_page_that_holds_the_gold_figure_or_what_the_csv_names():
+    ask = "What was Contoso's revenue?"
+    assert find_evidence(QaItem(ask, ("*contoso-q2*",), "$1.64 billion"), PAGES) == Evidence(
+        "/f/contoso-q2.pdf", (2,), "gold figure"
+    )
+    assert find_evidence(QaItem(ask, ("*contoso-q2*",), "$812 million"), PAGES) is None  # on pages 3 and 4
+    assert find_evidence(QaItem(ask, ("*contoso-q2*",), "$5 million"), PAGES) is None  # on no page
+    assert find_evidence(QaItem(ask, ("*contoso-q2*",), "It grew."), PAGES) is None  # no figure to look for
+    assert find_evidence(QaItem(ask, ("*q2*",), "$1.64 billion"), PAGES) is None  # two sources
+    assert find_evidence(QaItem(ask, ("*contoso-q2*",), "grew", pages=(1,)), PAGES) == Evidence(
+        "/f/contoso-q2.pdf", (1,), "page"
+    )
+    item = QaItem(ask, ("*contoso-q2*",), "grew", evidence="CLOUD   demand")
+    assert find_evidence(item, PAGES) == Evidence("/f/contoso-q2.pdf", (1,), "string")
+
+
+def test_evidence_columns_are_read_and_bad_pages_are_named(tmp_path):
+    csv = tmp_path / "q.csv"
+    csv.write_text("Question,Source Docs,Answer,Evidence Page,Evidence\nq1,*a*,x,12; 13,\nq2,*a*,x,,the  text\n")
+    assert [(q.pages, q.evidence) for q in load_questions(csv)] == [((12, 13), ""), ((), "the text")]
+    csv.write_text("Question,Source Docs,Answer,Evidence Page\nq1,*a*,x,twelve\n")
+    with pytest.raises(RagError, match="row 2: Evidence Page must be page numbers"):
+        load_questions(csv)
+
+
+def test_eval_qa_scores_the_evidence_page(tmp_path, eval_qa):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    pages = ["Contoso opened an office in Oslo.", "Contoso's total revenue for the quarter was $1,640 million."]
+    (docs / "contoso-q2.pdf").write_bytes(pdf_bytes(pages))
+    out, lines = eval_qa(
+        "What was the total revenue of Contoso for the quarter?,*contoso*,$1.64 billion\n"
+        "Where did Contoso open an office?,*contoso*,Oslo\n",
+        docs,
+        1,
+        "--retrieval-only",
+    )
+    assert out["evidence_labelled"] == 1 and out["evidence_hit@1"] == 1.0 == out["evidence_hit@k"]
+    assert lines[0]["evidence"] == {"source": str(docs / "contoso-q2.pdf"), "pages": [2], "derived_from": "gold figure"}
+    assert lines[0]["evidence_hit_at_1"] and lines[1]["evidence"] is None
 
 
 def test_a_missing_column_is_a_clear_error(tmp_path, capsys):
