@@ -235,6 +235,7 @@ class Pipeline:
             dense_weight=r.dense_weight,
             keyword_weight=r.keyword_weight,
             coverage_weight=r.coverage_weight,
+            row_weight=r.row_weight,
             cjk_dense_weight=r.cjk_dense_weight,
             cjk_keyword_weight=r.cjk_keyword_weight,
             multilingual=self.multilingual,

@@ -8,9 +8,11 @@
 2. Candidates: the `candidates` best chunks by cosine similarity (Chroma) and the `candidates` best by BM25 over
    the whole collection (rag.keyword), both within the scope.
 3. Fusion: each candidate scores dense_weight x cosine + keyword_weight x BM25 / best BM25 + coverage_weight x
-   the share of the question's terms it holds (file name and card line included). The weights were set by
-   hand and checked on SciFact and the sec-10q questions (README); benchmarks/tune_fusion.py sweeps them
-   (SciFact train queries, sec-10q, the Chinese set) for anyone tuning them to their own documents. A
+   the share of the question's terms it holds (file name and card line included). The candidate whose fused
+   score + row_weight x the fit of its best table row's label to the question is best (rag.rows: the chunk
+   holding the line item asked for) goes first. The weights were set by hand and checked on SciFact and the
+   sec-10q questions (README); benchmarks/tune_fusion.py sweeps them (SciFact train queries, sec-10q, the
+   Chinese set) for anyone tuning them to their own documents. A
    question written mostly in Chinese (or Japanese, Korean) uses its own dense and keyword weights: the default
    embedder was trained on English, and character-bigram BM25 is the stronger signal there.
    CJK chunks also score multilingual_weight x their multilingual (E5) similarity: for a question in another
@@ -44,6 +46,7 @@ from rag.cards import CJK_LANGUAGES, Card, company_matches, period_matches, ques
 from rag.embedder import Embedder
 from rag.errors import ConfigError
 from rag.keyword import mostly_cjk, tokenize
+from rag.rows import row_fit
 from rag.store import Store
 from rag.types import Hit
 
@@ -51,6 +54,20 @@ logger = logging.getLogger(__name__)
 
 
 MULTILINGUAL_FLOOR = 0.7  # E5's cosine similarities lie between about 0.7 (unrelated) and 0.95
+
+
+def promote_row(question: str, ranked: list[Hit], fused: Callable[[Hit], float], weight: float) -> list[Hit]:
+    """`ranked` (best first) with the candidate whose fused score plus `weight` x its row fit (rag.rows) is
+    best moved to the front, when it holds a row that fits at all; the others keep their order. Re-sorting all
+    candidates by that sum put three statement chunks in front of every question and lost the prose page of
+    narrative ones (sec-10q evidence page hit@3 14 -> 9 of 26 placed); one promoted chunk keeps them."""
+    fit = row_fit(question, ranked)
+    if not any(fit.values()):
+        return ranked
+    best = max(ranked, key=lambda h: fused(h) + weight * fit.get(h.chunk.id, 0.0))
+    if not fit.get(best.chunk.id):
+        return ranked
+    return [best] + [h for h in ranked if h is not best]
 
 
 def _stretch(similarities: Mapping[str, float], relative: bool) -> Callable[[float], float]:
@@ -245,6 +262,7 @@ class Retriever:
         page_depth: int = 0,
         translate: Callable[[str], str] | None = None,
         translated_min: float = 0.35,
+        row_weight: float = 0.0,
     ) -> None:
         self.embedder = embedder
         self.store = store
@@ -260,6 +278,7 @@ class Retriever:
         self.page_depth = page_depth
         self.translate = translate
         self.translated_min = translated_min
+        self.row_weight = row_weight
         self.use_cards = use_cards
         self.reranker_path = reranker_path
         self._reranker: Any = None
@@ -348,6 +367,8 @@ class Retriever:
             return score
 
         ranked = sorted(found.values(), key=fused, reverse=True)
+        if self.row_weight > 0:
+            ranked = promote_row(question, ranked, fused, self.row_weight)
         return ranked, multilingual, max((h.score for h in dense), default=0.0)
 
     def _cross_language(self, ranked: list[Hit], multilingual: dict[str, float], k: int) -> tuple[list[Hit], bool]:
