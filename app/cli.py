@@ -240,14 +240,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 else ""
             )
             in_blocks = (
-                f"gold $ in blocks {result['first_money_in_blocks']}/{result['questions_with_money']}  "
+                f"gold $ in blocks {result['first_money_in_blocks']}/{result['questions_with_money']} "
+                f"(its page {result['first_money_page_in_blocks']})  "
                 if "questions_with_money" in result
                 else ""
             )
             summary = (
                 f"source hit@1 {result['source_hit@1']:.3f}  hit@{k} {result['source_hit@k']:.3f}  {evidence}"
                 f"{in_blocks}answer figures {result['answer_match']}  ({result['questions']} questions, "
-                f"{result['seconds']} s; per question: {result['report']})"
+                f"{result['seconds']} s, retrieval {result['retrieval_ms_per_question']} ms per question; "
+                f"per question: {result['report']})"
             )
     print(json.dumps(result, ensure_ascii=False) if args.json else summary)
     return EXIT_OK

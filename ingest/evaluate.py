@@ -18,6 +18,7 @@ from rag.eval import (
     QaRecord,
     distinct,
     figure_in,
+    figure_pages,
     figures,
     find_evidence,
     first_money,
@@ -99,11 +100,13 @@ def evaluate_qa(
     pages_of = page_texts(pipeline.open_store(create=False).all_chunks())
     started = time.perf_counter()
     records: list[QaRecord] = []
+    searching = 0.0
     report_path.parent.mkdir(parents=True, exist_ok=True)
     with report_path.open("w", encoding="utf-8") as report:
         for i, item in enumerate(items):
             asked = time.perf_counter()
             found = answerer.search(item.question, k)
+            searching += time.perf_counter() - asked
             hits, scope = found.hits, found.scope
             record = QaRecord(
                 question=item.question,
@@ -122,6 +125,8 @@ def evaluate_qa(
                 record.evidence_hit_at_k = any(on_page)
             money = first_money(item.answer)
             if money is not None:
+                holding = figure_pages(item, pages_of)
+                record.figure_page_hit = any(h.chunk.page in holding.get(h.chunk.source, ()) for h in hits)
                 shown = "\n".join(f"{h.chunk.context}\n{h.chunk.text}" for h in hits)
                 record.first_money_in_blocks = figure_in(money, shown, tolerance=0.0, money=True)
             if not retrieval_only:
@@ -146,11 +151,13 @@ def evaluate_qa(
         "answer_match": None,
         "report": str(report_path),
         "seconds": round(time.perf_counter() - started, 2),
+        "retrieval_ms_per_question": round(1000 * searching / n, 1),
     }
     with_money = [r for r in records if r.first_money_in_blocks is not None]
     if with_money:
         out["questions_with_money"] = len(with_money)
         out["first_money_in_blocks"] = sum(bool(r.first_money_in_blocks) for r in with_money)
+        out["first_money_page_in_blocks"] = sum(bool(r.figure_page_hit) for r in with_money)
     placed = [r for r in records if r.evidence is not None]
     out["evidence_labelled"] = len(placed)
     if placed:

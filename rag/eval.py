@@ -13,7 +13,8 @@
   holds (column "Evidence"); otherwise it is derived: the pages of the source whose text holds the gold answer's
   first `$` figure (any scale, as above), kept only when exactly one page does (a figure on several pages says
   nothing about which one answers). evidence hit@1 / hit@k: the first / any retrieved chunk lies on an
-  evidence page. Questions whose patterns match no indexed file or several are not labelled.
+  evidence page. Questions whose patterns match no indexed file or several are not labelled. Beside it, for
+  every question with a `$` answer: whether a retrieved chunk lies on any page that holds the figure.
 Not here: building the index (the CLI uses ingest/), printing (app/cli.py).
 """
 
@@ -28,6 +29,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from pathlib import Path, PurePath
 
 from rag.amounts import find_amounts
@@ -178,17 +180,22 @@ def first_money(text: str) -> Decimal | None:
     return None
 
 
+@lru_cache(maxsize=4096)  # a page is searched for the figure of every question about its document
+def _figures_of(text: str, money: bool) -> tuple[Decimal, ...]:
+    if money:
+        for amount in find_amounts(text):
+            if amount.kind == "%":
+                text = text.replace(amount.text, " ")
+    return tuple(figures(text))
+
+
 def figure_in(value: Decimal, answer: str, tolerance: float = 0.01, money: bool = False) -> bool:
     """`value` appears in `answer` within `tolerance`, also when written in another scale
     (82,959 million = $82.959 billion = 82959). For a `money` value a percentage is no match ("40.215%" is
     not $40,215 million)."""
     if value == 0:
         return False
-    if money:
-        for amount in find_amounts(answer):
-            if amount.kind == "%":
-                answer = answer.replace(amount.text, " ")
-    for found in figures(answer):
+    for found in _figures_of(answer, money):
         for scale in (1, 10**3, 10**6, 10**9, Decimal("0.001"), Decimal("0.000001"), Decimal("0.000000001")):
             if abs(found * scale - value) <= abs(value) * Decimal(str(tolerance)):
                 return True
@@ -227,11 +234,22 @@ def find_evidence(item: QaItem, pages_of: Mapping[str, Mapping[int, str]]) -> Ev
         wanted = " ".join(item.evidence.split()).casefold()
         found = tuple(p for p, text in sorted(pages.items()) if wanted in " ".join(text.split()).casefold())
         return Evidence(source, found, "string") if found else None
+    found = figure_pages(item, {source: pages}).get(source, ())
+    return Evidence(source, found, "gold figure") if len(found) == 1 else None
+
+
+def figure_pages(item: QaItem, pages_of: Mapping[str, Mapping[int, str]]) -> dict[str, tuple[int, ...]]:
+    """The pages of each of the question's sources that hold its gold answer's first `$` figure."""
     money = first_money(item.answer)
     if money is None:
-        return None
-    found = tuple(p for p, text in sorted(pages.items()) if figure_in(money, text, tolerance=0.0, money=True))
-    return Evidence(source, found, "gold figure") if len(found) == 1 else None
+        return {}
+    out = {}
+    for source, pages in pages_of.items():
+        if matches(source, item.patterns):
+            found = tuple(p for p, t in sorted(pages.items()) if figure_in(money, t, tolerance=0.0, money=True))
+            if found:
+                out[source] = found
+    return out
 
 
 @dataclass
@@ -253,4 +271,5 @@ class QaRecord:
     evidence: dict[str, object] | None = None  # Evidence as a dict, when the question has one
     evidence_hit_at_1: bool | None = None
     evidence_hit_at_k: bool | None = None
+    figure_page_hit: bool | None = None  # a retrieved chunk lies on a page holding the gold `$` figure
     seconds: float = 0.0

@@ -174,6 +174,9 @@ def test_eval_qa_scores_the_evidence_page(tmp_path, eval_qa):
     assert out["evidence_labelled"] == 1 and out["evidence_hit@1"] == 1.0 == out["evidence_hit@k"]
     assert lines[0]["evidence"] == {"source": str(docs / "contoso-q2.pdf"), "pages": [2], "derived_from": "gold figure"}
     assert lines[0]["evidence_hit_at_1"] and lines[1]["evidence"] is None
+    assert (
+        out["first_money_page_in_blocks"] == 1 and lines[0]["figure_page_hit"] and lines[1]["figure_page_hit"] is None
+    )
 
 
 def test_a_missing_column_is_a_clear_error(tmp_path, capsys):
