@@ -13,7 +13,7 @@ to a document overrides any field (edit the document or touch it so the next run
 
 `QuestionScope` reads the same things from a question: companies or tickers, periods ("Q2 2023", "the quarter
 ended April 1, 2023", "2023年第二季度"), "latest"/"most recent", document kinds; rag.retrieve uses it to pick
-the documents a question is about. Not here: LLM-written cards (rules only, measured in the README).
+the documents a question is about. Not here: LLM-written cards (rules only, measured in docs/benchmarks.md).
 """
 
 from __future__ import annotations

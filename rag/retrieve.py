@@ -11,7 +11,7 @@
    the share of the question's terms it holds (file name and card line included). The candidate whose fused
    score + row_weight x the fit of its best table row's label to the question is best (rag.rows: the chunk
    holding the line item asked for) goes first. The weights were set by hand and checked on SciFact and the
-   sec-10q questions (README); benchmarks/tune_fusion.py sweeps them (SciFact train queries, sec-10q, the
+   sec-10q questions (docs/benchmarks.md); benchmarks/tune_fusion.py sweeps them (SciFact train queries, sec-10q, the
    Chinese set) for anyone tuning them to their own documents. A
    question written mostly in Chinese (or Japanese, Korean) uses its own dense and keyword weights: the default
    embedder was trained on English, and character-bigram BM25 is the stronger signal there.
@@ -87,7 +87,7 @@ def page_companions(ranked: Sequence[Hit], k: int, depth: int) -> list[Hit]:
     different chunks of one page, and the page's other chunks are more likely to hold the answer than a new
     page ranked k+1: on the sec-10q questions with a `$` answer, the first 3 chunks and their companions
     within the first 12 hold the gold figure for 33 of 121 questions against 30 for the first 4 chunks, with
-    3 % more text (README)."""
+    3 % more text (docs/design.md)."""
     pages = {(h.chunk.source, h.chunk.page) for h in ranked[:k]}
     return [h for h in ranked[k:depth] if (h.chunk.source, h.chunk.page) in pages][:k]
 

@@ -24,7 +24,7 @@ def render() -> None:
             ]
         )
     )
-    st.caption("Settings come from RAGQA_* environment variables or a settings file; see README.md.")
+    st.caption("Settings come from RAGQA_* environment variables or a settings file; see docs/usage.md.")
 
 
 render()
