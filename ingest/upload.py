@@ -24,8 +24,8 @@ from ingest.workers import OcrProgress, ParseLimits, ocr_label, parser_pool
 from rag.cards import make_card
 from rag.embedder import Embedder
 from rag.errors import DocumentLoadError
-from rag.keyword import mostly_cjk
 from rag.store import embedded_text
+from rag.text import mostly_cjk
 from rag.types import Page
 
 # What a user may upload, by extension, and what the content must look like.

@@ -27,7 +27,7 @@ from datetime import date
 from pathlib import Path, PurePath
 from typing import Any
 
-from rag.keyword import mostly_cjk
+from rag.text import mostly_cjk
 from rag.types import Page
 
 SIDECAR_SUFFIX = ".card.json"

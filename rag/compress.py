@@ -3,14 +3,14 @@ rows that share words with the question, with what says what they are, and drop 
 
 A chunk is read as a sequence of units: prose sentences, table rows (a label followed only by figures), the
 table's heading fragments ("Three Months Ended", "July 1,", "2023") and the "Columns:" line the chunker
-writes (ingest.tables). A unit is kept when it holds at least half as many of the question's terms (rag.keyword:
+writes (ingest.tables). A unit is kept when it holds at least half as many of the question's terms (rag.text:
 stemmed, CJK characters and bigrams) as the best unit, and at least one; the heading line of the chunk and
 lines giving units ("in millions") are kept with any row. When the chunk names its columns and a kept row
 has one figure per column, the row is rewritten with each figure's column ("Total net sales: $ 81,797 (Three
 Months Ended July 1, 2023); ..."): small models otherwise take the wrong column. The question's terms that
 the document's card already holds (company, ticker, "quarterly", "report") do not count: every chunk of the
 document has them. Nothing is compressed when no unit matches. Dropped stretches are marked "…".
-Not here: choosing the chunks (rag.retrieve), the prompt's layout (rag.prompt).
+Not here: choosing the chunks (rag.retrieve), the prompt's layout (rag.prompt), reading table rows (rag.rows).
 """
 
 from __future__ import annotations
@@ -18,19 +18,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rag.keyword import CJK, tokenize
+from rag.rows import column_names, is_columns_line, label_row, row_figures
+from rag.text import CJK, tokenize
 from rag.types import TABLE_CONTINUED
 
 ELIDED = "…"
-_FIGURE = r"\(?-?\$?\s?\d[\d,]*(?:\.\d+)?(?:\s?\))?\s?%?|—|–"  # "(554 )": a negative figure as some PDFs extract it
-# Each figure is an atomic group and the label holds no nested quantifier, so a line is matched in quadratic
-# time at worst: with "(?:(?:figure)\s*)+" a run of digits could be split into figures in exponentially many
-# ways, and a 147-character footnote ending in "0.2, 12.8, 14.5, 17.0, 13.6, and 13.5 years as of" took 95 s.
-_ROW = re.compile(rf"^(?P<label>.*?)\s+(?P<figures>(?:(?>{_FIGURE})\s*+)+)$")
-_LETTER = re.compile(r"[^\W\d_]")
-_ONE_FIGURE = re.compile(_FIGURE)
-_COLUMNS = re.compile(r"^Columns: (?P<names>.+)$")
-_COLUMN_NAME = re.compile(r"(?:^|;\s*)\d+\)\s*")
 _UNITS = re.compile(r"\b(?:in (?:millions|billions|thousands)|dollars in|except (?:per|number))\b|百万|千元|亿元", re.I)
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|(?<=[。！？；])")
 _HEADING_PIECE = re.compile(r"^[\w ,.()/&'’-]{1,40}$")
@@ -64,7 +56,7 @@ def _units(text: str) -> list[_Unit]:
         if not line:
             flush()
             continue
-        if _COLUMNS.match(line):
+        if is_columns_line(line):
             flush()
             units.append(_Unit(line, "columns"))
         elif line == TABLE_CONTINUED:
@@ -73,7 +65,7 @@ def _units(text: str) -> list[_Unit]:
         elif _DATE.match(line):
             flush()
             units.append(_Unit(line, "heading"))
-        elif (row := _row(line)) and len(row.group("label")) <= 80 and ". " not in row.group("label"):
+        elif (row := row_figures(line)) and len(row[0]) <= 80 and ". " not in row[0]:
             flush()
             units.append(_Unit(line, "row"))
         elif _HEADING_PIECE.match(line) and not line.endswith("."):
@@ -88,39 +80,6 @@ def _units(text: str) -> list[_Unit]:
 def _in_table(unit: _Unit) -> bool:
     """Rows, heading fragments and short lines such as "(In millions)  Shares  Amount"."""
     return unit.kind in ("row", "heading") or (unit.kind == "prose" and len(unit.text) <= 60)
-
-
-def column_names(text: str) -> list[str]:
-    """The names on the chunk's "Columns:" line, in order ([] when it has none)."""
-    for line in text.split("\n"):
-        if m := _COLUMNS.match(line.strip()):
-            return [n.strip() for n in _COLUMN_NAME.split(m.group("names")) if n.strip()]
-    return []
-
-
-def _row(line: str) -> re.Match[str] | None:
-    """A label that holds a letter, then only figures. The first split whose rest is all figures is taken: when
-    its label has no letter, neither has the line (figures hold none), so no later split could do better."""
-    m = _ROW.match(line)
-    return m if m and _LETTER.search(m.group("label")) else None
-
-
-def row_figures(line: str) -> tuple[str, list[str]] | None:
-    """A table row's label and figures ("Total net sales 81,797 82,959" -> ("Total net sales", ["81,797",
-    "82,959"])), or None for a line that is no row."""
-    m = _row(line.strip())
-    if not m:
-        return None
-    return m.group("label").strip(), [f.strip() for f in _ONE_FIGURE.findall(m.group("figures")) if f.strip()]
-
-
-def label_row(row: str, columns: list[str]) -> str:
-    """A table row with each figure followed by its column's name, when there is one figure per column."""
-    parsed = row_figures(row)
-    if not parsed or not columns or len(parsed[1]) != len(columns):
-        return row
-    label, figures = parsed
-    return f"{label}: " + "; ".join(f"{f} ({c})" for f, c in zip(figures, columns, strict=True))
 
 
 def compress(text: str, question: str, card: str = "") -> str:

@@ -23,7 +23,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from rag.keyword import CJK, tokenize
+from rag.text import CJK, tokenize
 
 REMOVED = "[text addressed to an AI assistant removed]"
 

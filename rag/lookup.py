@@ -31,10 +31,10 @@ from datetime import date
 from pathlib import PurePath
 
 from rag.cards import find_dates, question_scope
-from rag.compress import column_names, row_figures
 from rag.guard import remove_instructions
-from rag.keyword import tokenize
 from rag.prompt import inert
+from rag.rows import column_names, row_figures
+from rag.text import tokenize
 from rag.types import Hit
 
 _GROUPS = (

@@ -15,8 +15,8 @@ from dataclasses import replace
 from pathlib import PurePath
 
 from rag.guard import remove_instructions
-from rag.keyword import CJK
 from rag.llm import Message
+from rag.text import CJK
 from rag.types import TABLE_CONTINUED, Hit
 
 NOT_FOUND = "I could not find the answer in the documents."

@@ -45,9 +45,9 @@ from typing import Any
 from rag.cards import CJK_LANGUAGES, Card, company_matches, period_matches, question_scope
 from rag.embedder import Embedder
 from rag.errors import ConfigError
-from rag.keyword import mostly_cjk, tokenize
 from rag.rows import row_fit
 from rag.store import Store
+from rag.text import mostly_cjk, tokenize
 from rag.types import Hit
 
 logger = logging.getLogger(__name__)

@@ -41,9 +41,10 @@ from rag.collections import CollectionNames
 from rag.embedder import Embedder
 from rag.errors import ConfigError, IndexMismatchError, RagError
 from rag.guard import remove_instructions
-from rag.keyword import KeywordIndex, mostly_cjk
+from rag.keyword import KeywordIndex
 from rag.onnx_embedder import SUFFIX as ONNX_SUFFIX
 from rag.records import DB_NAME, IndexGeneration, chunk_record_manager
+from rag.text import mostly_cjk
 from rag.types import Chunk, Hit
 
 logger = logging.getLogger(__name__)

@@ -2,7 +2,8 @@
 
 import time
 
-from rag.compress import ELIDED, column_names, compress, label_row, row_figures
+from rag.compress import ELIDED, compress
+from rag.rows import column_names, label_row, row_figures
 
 TABLE = """Note 2 – Revenue
 Net sales disaggregated by significant products and services were as follows (in millions):

@@ -10,9 +10,10 @@ from collections.abc import Sequence
 
 import pytest
 
-from rag.keyword import KeywordIndex, mostly_cjk
+from rag.keyword import KeywordIndex
 from rag.pipeline import build_pipeline
 from rag.retrieve import Filters, Retriever
+from rag.text import mostly_cjk
 from rag.types import Chunk
 
 MEANINGS = {"remote": ("remote", "远程"), "hotel": ("hotel", "酒店"), "laptop": ("laptop", "电脑")}

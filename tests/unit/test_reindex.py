@@ -15,9 +15,9 @@ import pytest
 from app.cli import EXIT_LOCKED, main
 from ingest.lock import index_lock
 from ingest.reindex import REPORT_NAME, reindex
-from rag.keyword import mostly_cjk
 from rag.pipeline import build_pipeline
 from rag.settings import load_settings
+from rag.text import mostly_cjk
 from tests.conftest import ROOT
 
 

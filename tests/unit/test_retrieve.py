@@ -6,9 +6,10 @@ import pytest
 
 from rag.cards import Card
 from rag.errors import ConfigError
-from rag.keyword import KeywordIndex, tokenize
+from rag.keyword import KeywordIndex
 from rag.pipeline import build_pipeline
 from rag.retrieve import Filters, Retriever, page_companions, scope_for, terms
+from rag.text import tokenize
 from rag.types import Chunk, Hit
 
 
