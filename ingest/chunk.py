@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from ingest.tables import find_tables
+from rag.errors import ConfigError
 from rag.types import Chunk, Page
 
 SEPARATORS = ["\n\n", "\n", "。", "！", "？", ". ", "! ", "? ", "；", "; ", "，", ", ", " ", ""]
@@ -45,7 +46,7 @@ class Chunker:
         self.specials = count_tokens([""])[0]  # e.g. [CLS] + [SEP] = 2
         self.size = min(max_tokens, window - self.specials)
         if self.size < 4:
-            raise ValueError(f"chunk size {self.size} tokens is too small")
+            raise ConfigError(f"chunk size {self.size} tokens is too small")
         self.overlap = min(overlap_tokens, self.size // 2)
 
     def _splitter(self, size: int) -> RecursiveCharacterTextSplitter:

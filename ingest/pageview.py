@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from rag.errors import InputError
+
 DPI = 100  # a letter page is 850 x 1100 pixels: readable in the app's column
 MARK = (255, 213, 0, 110)  # translucent yellow
 OUTLINE = (214, 120, 0, 255)
@@ -148,7 +150,7 @@ def render_page(
     pdf = pdfium.PdfDocument(data, password=password)
     try:
         if not 1 <= number <= len(pdf):
-            raise ValueError(f"the PDF has {len(pdf)} pages, not a page {number}")
+            raise InputError(f"the PDF has {len(pdf)} pages, not a page {number}")
         page = pdf[number - 1]
         width, height = page.get_size()
         textpage = page.get_textpage()

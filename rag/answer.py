@@ -27,6 +27,7 @@ from pathlib import PurePath
 from rag.amounts import find_amounts, order_note
 from rag.compress import compress
 from rag.embedder import Embedder
+from rag.errors import InputError
 from rag.grounding import check_citations
 from rag.guard import AnswerCheck, Block, releasable
 from rag.llm import Generator, Message, Pieces
@@ -185,7 +186,7 @@ class Answerer:
         embedder: Embedder,
         store: Store,
         generator: Generator,
-        k: int = 4,
+        k: int = 3,
         min_score: float = 0.35,
         rewrite_max_tokens: int = 96,
         retriever: Retriever | None = None,
@@ -249,7 +250,7 @@ class Answerer:
         filters: Filters | None = None,
     ) -> AnswerStream:
         if not question.strip():
-            raise ValueError("the question is empty")
+            raise InputError("the question is empty")
         history = list(history or [])
         started = time.perf_counter()
         standalone = self.standalone_question(question.strip(), history)

@@ -30,6 +30,11 @@ class ConfigError(RagError):
     """A setting is missing, unknown or invalid."""
 
 
+class InputError(RagError, ValueError):
+    """What a caller passed cannot be used: an empty question, a page a document does not have, chunks of
+    another source. A ValueError too, for callers that catch those."""
+
+
 class ModelNotFoundError(RagError):
     def __init__(self, path: str | Path, hint: str) -> None:
         self.path = str(path)

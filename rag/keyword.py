@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from rag.errors import InputError
 from rag.text import tokenize
 
 _COMMON = 0.5  # a token in this share of the chunks or more is left out of the match (BM25 IDF <= 0 there)
@@ -94,7 +95,7 @@ class KeywordIndex:
         data = [(" ".join(tokenize(text)), chunk_id, source) for chunk_id, text in rows]
         ids = {chunk_id for chunk_id, _ in rows}
         if vectors and not set(vectors) <= ids:
-            raise ValueError("a vector for a chunk that is not among the rows")
+            raise InputError("a vector for a chunk that is not among the rows")
         blobs = [
             (self.namespace, i, source, model, np.asarray(v, dtype=np.float32).tobytes())
             for i, v in (vectors or {}).items()

@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from rag.errors import RagError
+from rag.errors import ConfigError, RagError
 from rag.llm import Generator, Message, Pieces
 
 Waiting = Callable[[int], None]  # called with the caller's 1-based position while it waits
@@ -24,7 +24,7 @@ Waiting = Callable[[int], None]  # called with the caller's 1-based position whi
 class QueuedGenerator:
     def __init__(self, inner: Generator, slots: int = 1) -> None:
         if slots < 1:
-            raise ValueError("slots must be at least 1")
+            raise ConfigError("slots must be at least 1")
         self.inner = inner
         self.slots = slots
         self._cond = threading.Condition()

@@ -259,10 +259,10 @@ class Retriever:
         multilingual: Embedder | None = None,
         multilingual_weight: float = 0.5,
         cross_language_min: float = 0.8,
-        page_depth: int = 0,
+        page_depth: int = 12,
         translate: Callable[[str], str] | None = None,
         translated_min: float = 0.35,
-        row_weight: float = 0.0,
+        row_weight: float = 2.0,
     ) -> None:
         self.embedder = embedder
         self.store = store

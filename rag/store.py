@@ -39,7 +39,7 @@ import numpy as np
 
 from rag.collections import CollectionNames
 from rag.embedder import Embedder
-from rag.errors import ConfigError, IndexMismatchError, RagError
+from rag.errors import ConfigError, IndexMismatchError, InputError, RagError
 from rag.guard import remove_instructions
 from rag.keyword import KeywordIndex
 from rag.onnx_embedder import SUFFIX as ONNX_SUFFIX
@@ -371,7 +371,7 @@ class ChromaStore:
         from langchain_core.indexing import index
 
         if any(c.source != source for c in chunks):
-            raise ValueError("every chunk must come from `source`")
+            raise InputError("every chunk must come from `source`")
         docs = [Document(page_content=c.embed_text, metadata=c.metadata(), id=c.id) for c in chunks]
         multilingual = multilingual or self.multilingual
         vectors = self._multilingual_vectors(source, chunks, multilingual)  # may fail: first

@@ -72,7 +72,7 @@ def test_blocks_keep_their_numbers_across_turns_and_are_shown_once(fake_settings
 
 
 def test_oldest_turns_go_first_when_over_budget(fake_settings):
-    answerer, gen = answerer_with(fake_settings, ["ok", "rewritten per diem question", "ok"])
+    answerer, gen = answerer_with(fake_settings, ["ok", "per diem?", "ok"])  # rewritten as asked: the same blocks
     answerer.ask("per diem?").consume()
     gen.prompt_budget = gen.count_tokens(gen.seen[0]) + 120  # this turn alone, and room for a few short turns
     history = [Turn(f"q{i}", f"a{i} " + "word " * 20, "word " * 150) for i in range(6)]

@@ -45,3 +45,21 @@ def test_missing_or_broken_settings_file(tmp_path):
     bad.write_text("collection = [")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_settings(environ={}, settings_file=bad)
+
+
+def test_constructor_defaults_are_the_settings_defaults():
+    """A Retriever or Answerer built in code behaves as one built from default settings."""
+    import inspect
+
+    from rag.answer import Answerer
+    from rag.retrieve import Retriever
+    from rag.settings import RetrieveSettings
+
+    fields = RetrieveSettings.model_fields
+    compared = 0
+    for cls in (Retriever, Answerer):
+        for name, param in inspect.signature(cls.__init__).parameters.items():
+            if name in fields and param.default is not inspect.Parameter.empty:
+                assert param.default == fields[name].default, f"{cls.__name__}({name}=...)"
+                compared += 1
+    assert compared >= 15
