@@ -11,10 +11,10 @@
    the share of the question's terms it holds (file name and card line included). The candidate whose fused
    score + row_weight x the fit of its best table row's label to the question is best (rag.rows: the chunk
    holding the line item asked for) goes first. The weights were set by hand and checked on SciFact and the
-   sec-10q questions (docs/benchmarks.md); benchmarks/tune_fusion.py sweeps them (SciFact train queries, sec-10q, the
-   Chinese set) for anyone tuning them to their own documents. A
-   question written mostly in Chinese (or Japanese, Korean) uses its own dense and keyword weights: the default
-   embedder was trained on English, and character-bigram BM25 is the stronger signal there.
+   sec-10q questions (docs/benchmarks.md); benchmarks/tune_fusion.py sweeps them (SciFact train queries,
+   sec-10q, the Chinese set) for anyone tuning them to their own documents. A question written mostly in
+   Chinese (or Japanese, Korean) uses its own dense and keyword weights: the default embedder was trained on
+   English, and character-bigram BM25 is the stronger signal there.
    CJK chunks also score multilingual_weight x their multilingual (E5) similarity: for a question in another
    script stretched from unrelated text (0.7) to 1, for a CJK question from the lowest to the highest among its
    candidates, as BM25 is relative to its best (on tests/fixtures/zh-rust-retrieval 60 of 80 first against 57
