@@ -383,11 +383,16 @@ class Indexer:
         password: str | None = None,
         on_progress: Progress | None = None,
     ) -> IngestReport:
-        """Index every file under `paths`; nothing is removed."""
+        """Index every file under `paths`; nothing is removed. A folder that cannot be read is reported as a
+        failure (its files would otherwise be missing without a word)."""
         started = time.perf_counter()
         ingest = self.settings.ingest
-        files = discover(paths, images=ingest.ocr_pages > 0, symlinks=ingest.follow_symlinks)
+        unread: list[str] = []
+        files = discover(paths, images=ingest.ocr_pages > 0, errors=unread, symlinks=ingest.follow_symlinks)
         report = IngestReport(files_seen=len(files))
+        for error in unread:
+            folder, _, reason = error.partition(": ")
+            report.files_failed.append({"path": folder, "error": f"cannot read the folder: {reason}"})
         relay = ProgressRelay(on_progress, len(files))
         for i, result in enumerate(self.run(files, password, relay)):
             if result.outcome == "failed":

@@ -247,3 +247,22 @@ def test_symbolic_links_in_a_folder_are_skipped_unless_asked(tmp_path):
     (docs / "more").symlink_to(secret.parent, target_is_directory=True)
     assert [p.name for p in discover([docs])] == ["policy.md"]
     assert [p.name for p in discover([docs], symlinks=True)] == ["policy.md", "salaries.md"]  # folders never
+
+
+def test_a_folder_that_cannot_be_read_is_reported_and_the_rest_is_indexed(fake_settings, tmp_path, monkeypatch):
+    (tmp_path / "ok.txt").write_text("A readable note about travel.", encoding="utf-8")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    walk = os.walk
+
+    def walk_with_a_locked_folder(top, onerror=None, **kw):  # root reads any folder: the refusal is simulated
+        for root, dirs, files in walk(top, onerror=onerror, **kw):
+            if "locked" in dirs:
+                dirs.remove("locked")
+                onerror(PermissionError(13, "Permission denied", str(locked)))
+            yield root, dirs, files
+
+    monkeypatch.setattr("ingest.index.os.walk", walk_with_a_locked_folder)
+    report = make_indexer(fake_settings)[0].ingest([tmp_path])
+    assert report.files_indexed == 1
+    assert report.files_failed == [{"path": str(locked), "error": "cannot read the folder: Permission denied"}]
