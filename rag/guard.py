@@ -202,10 +202,6 @@ class AnswerCheck:
             m for text in examples for m in _marks(text) if m.isdigit() and len(m) >= 3 and not _YEAR.match(m)
         } - honest
 
-    @property
-    def armed(self) -> bool:
-        return bool(self._planted or self._caps or self._recited or self._example)
-
     def verdict(self, answer: str) -> str | None:
         words = _WORDS.findall(answer.lower())
         if any(tuple(g) in self._recited for g in _ngrams(words, 8)):
