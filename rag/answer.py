@@ -85,6 +85,7 @@ class AnswerStream:
         pieces: Iterator[str] | None,
         started: float,
         retrieve_s: float,
+        *,
         standalone: str | None = None,
         user_content: str = "",
         question: str = "",
@@ -269,7 +270,9 @@ class Answerer:
         if self.compress:
             relevant = [_compressed(h, standalone) for h in relevant]
         if not relevant:
-            stream = AnswerStream(hits, None, started, retrieve_s, standalone if history else None, question=question)
+            stream = AnswerStream(
+                hits, None, started, retrieve_s, standalone=standalone if history else None, question=question
+            )
             stream.result.timings.rerank_s = retrieval.rerank_s
             return stream
         asked = question.strip() if standalone == question.strip() else f"{question.strip()}\nIn full: {standalone}"
@@ -285,15 +288,15 @@ class Answerer:
             self._stream(plan.messages, on_wait),
             started,
             retrieve_s,
-            standalone if history else None,
-            plan.content,
-            question,
-            self.embedder,
-            plan.numbers,
-            plan.shown,
-            plan.earlier,
-            asked,
-            self.check_answers,
+            standalone=standalone if history else None,
+            user_content=plan.content,
+            question=question,
+            embedder=self.embedder,
+            numbers=plan.numbers,
+            shown=plan.shown,
+            earlier=plan.earlier,
+            asked=asked,
+            check=self.check_answers,
         )
         stream.result.timings.rerank_s = retrieval.rerank_s
         return stream
