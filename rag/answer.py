@@ -46,6 +46,7 @@ from rag.prompt import (
 )
 from rag.queue import QueuedGenerator
 from rag.retrieve import Filters, Retrieval, Retriever
+from rag.settings import RetrieveSettings
 from rag.store import Store
 from rag.types import AnswerResult, Hit, Source, Timings
 
@@ -187,22 +188,24 @@ class Answerer:
         embedder: Embedder,
         store: Store,
         generator: Generator,
-        k: int = 3,
-        min_score: float = 0.35,
-        rewrite_max_tokens: int = 96,
+        settings: RetrieveSettings | None = None,
+        *,
         retriever: Retriever | None = None,
-        compress: bool = False,
+        rewrite_max_tokens: int = 96,
         check_answers: bool = True,
     ) -> None:
+        """Answers with `generator` from what is retrieved as `settings` say (k, min_score, compress; the
+        defaults when None), by `retriever` or one built from the same settings."""
+        s = settings or RetrieveSettings()
         self.embedder = embedder
         self.store = store
         # Every answer waits its turn for the model (rag.queue); a bare generator gets a queue of its own.
         self.generator = generator if isinstance(generator, QueuedGenerator) else QueuedGenerator(generator)
-        self.k = k
-        self.min_score = min_score
+        self.k = s.k
+        self.min_score = s.min_score
         self.rewrite_max_tokens = rewrite_max_tokens
-        self.retriever = retriever or Retriever(embedder, store)
-        self.compress = compress  # show the model only the parts of each chunk that bear on the question
+        self.retriever = retriever or Retriever(embedder, store, s)
+        self.compress = s.compress  # show the model only the parts of each chunk that bear on the question
         self.check_answers = check_answers  # rag.guard.AnswerCheck; off only to measure what it adds
 
     def retrieve(self, question: str, k: int | None = None, filters: Filters | None = None) -> list[Hit]:

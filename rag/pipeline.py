@@ -231,21 +231,9 @@ class Pipeline:
         return Retriever(
             self.embedder,
             store,
-            candidates=r.candidates,
-            dense_weight=r.dense_weight,
-            keyword_weight=r.keyword_weight,
-            coverage_weight=r.coverage_weight,
-            row_weight=r.row_weight,
-            cjk_dense_weight=r.cjk_dense_weight,
-            cjk_keyword_weight=r.cjk_keyword_weight,
+            r,
             multilingual=self.multilingual,
-            multilingual_weight=r.multilingual_weight,
-            cross_language_min=r.cross_language_min,
-            page_depth=r.page_depth,
-            use_cards=r.use_cards,
-            reranker_path=r.reranker_path,
             translate=partial(translate_question, self.generator) if r.translate_questions and not fake else None,
-            translated_min=r.min_score,
         )
 
     def upload_sessions(self, ttl_seconds: float) -> UploadSessions:
@@ -257,16 +245,7 @@ class Pipeline:
     def answerer_for(self, store: Store) -> Answerer:
         """An answerer over `store` (e.g. an upload session's, or merged with the company's) with this
         pipeline's models and settings."""
-        r = self.settings.retrieve
-        return Answerer(
-            self.embedder,
-            store,
-            self.generator,
-            k=r.k,
-            min_score=r.min_score,
-            retriever=self.retriever(store),
-            compress=r.compress,
-        )
+        return Answerer(self.embedder, store, self.generator, self.settings.retrieve, retriever=self.retriever(store))
 
     @cached_property
     def answerer(self) -> Answerer:

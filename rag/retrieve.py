@@ -46,6 +46,7 @@ from rag.cards import CJK_LANGUAGES, Card, company_matches, period_matches, ques
 from rag.embedder import Embedder
 from rag.errors import ConfigError
 from rag.rows import row_fit
+from rag.settings import RetrieveSettings
 from rag.store import Store
 from rag.text import mostly_cjk, tokenize
 from rag.types import Hit
@@ -248,39 +249,32 @@ class Retriever:
         self,
         embedder: Embedder,
         store: Store,
-        candidates: int = 40,
-        dense_weight: float = 1.0,
-        keyword_weight: float = 0.3,
-        coverage_weight: float = 0.5,
-        use_cards: bool = True,
-        reranker_path: Path | None = None,
-        cjk_dense_weight: float = 0.3,
-        cjk_keyword_weight: float = 1.0,
+        settings: RetrieveSettings | None = None,
+        *,
         multilingual: Embedder | None = None,
-        multilingual_weight: float = 0.5,
-        cross_language_min: float = 0.8,
-        page_depth: int = 12,
         translate: Callable[[str], str] | None = None,
-        translated_min: float = 0.35,
-        row_weight: float = 2.0,
     ) -> None:
+        """Retrieval as `settings` say (the defaults when None); `multilingual` scores CJK chunks, `translate`
+        turns a CJK question into English (both off when None). The weights stay attributes, for benchmarks
+        that sweep them."""
+        s = settings or RetrieveSettings()
         self.embedder = embedder
         self.store = store
-        self.candidates = candidates
-        self.dense_weight = dense_weight
-        self.keyword_weight = keyword_weight
-        self.coverage_weight = coverage_weight
-        self.cjk_dense_weight = cjk_dense_weight
-        self.cjk_keyword_weight = cjk_keyword_weight
+        self.candidates = s.candidates
+        self.dense_weight = s.dense_weight
+        self.keyword_weight = s.keyword_weight
+        self.coverage_weight = s.coverage_weight
+        self.cjk_dense_weight = s.cjk_dense_weight
+        self.cjk_keyword_weight = s.cjk_keyword_weight
         self.multilingual = multilingual
-        self.multilingual_weight = multilingual_weight
-        self.cross_language_min = cross_language_min
-        self.page_depth = page_depth
+        self.multilingual_weight = s.multilingual_weight
+        self.cross_language_min = s.cross_language_min
+        self.page_depth = s.page_depth
         self.translate = translate
-        self.translated_min = translated_min
-        self.row_weight = row_weight
-        self.use_cards = use_cards
-        self.reranker_path = reranker_path
+        self.translated_min = s.min_score
+        self.row_weight = s.row_weight
+        self.use_cards = s.use_cards
+        self.reranker_path = s.reranker_path
         self._reranker: Any = None
         self._cards: tuple[object, dict[str, Card]] | None = None
 

@@ -8,6 +8,7 @@ from rag.fakes import ReplayGenerator
 from rag.pipeline import build_pipeline
 from rag.prompt import NOT_FOUND, SYSTEM_PROMPT, SYSTEM_PROMPT_LOOKED_UP, build_messages
 from rag.retrieve import Retrieval, Scope
+from rag.settings import RetrieveSettings
 from rag.types import Chunk, Hit
 from tests.conftest import SAMPLE
 
@@ -17,7 +18,7 @@ def answerer(fake_settings):
     pipeline = build_pipeline(fake_settings)
     Indexer(pipeline).ingest([SAMPLE])
     reply = ReplayGenerator(["Hotels cost up to EUR 150 per night [1]."])
-    return Answerer(pipeline.embedder, pipeline.store, reply, k=3, min_score=0.0)
+    return Answerer(pipeline.embedder, pipeline.store, reply, RetrieveSettings(k=3, min_score=0.0))
 
 
 def test_answer_streams_with_numbered_sources(answerer):
@@ -119,7 +120,7 @@ def test_an_answer_that_obeys_a_planted_sentence_is_stopped_before_the_word_is_s
     pipeline = build_pipeline(fake_settings)
     Indexer(pipeline).ingest([docs])
     reply = ReplayGenerator(["The hotel limit is BANANA and more words follow here [1]."])
-    answerer = Answerer(pipeline.embedder, pipeline.store, reply, k=1, min_score=0.0)
+    answerer = Answerer(pipeline.embedder, pipeline.store, reply, RetrieveSettings(k=1, min_score=0.0))
     stream = answerer.ask("Hotel limit in London?")
     shown = "".join(stream)
     assert "BANANA" not in shown and shown.startswith("The hotel limit ") and "\n\nThe answer was withheld" in shown
@@ -136,7 +137,9 @@ def test_with_the_check_off_the_same_answer_streams_whole(fake_settings, tmp_pat
     pipeline = build_pipeline(fake_settings)
     Indexer(pipeline).ingest([docs])
     reply = ReplayGenerator(["It is BANANA [1]."])
-    answerer = Answerer(pipeline.embedder, pipeline.store, reply, k=1, min_score=0.0, check_answers=False)
+    answerer = Answerer(
+        pipeline.embedder, pipeline.store, reply, RetrieveSettings(k=1, min_score=0.0), check_answers=False
+    )
     result = answerer.ask("Hotel limit in London?").consume()
     assert result.answer == "It is BANANA [1]." and not result.withheld and "withheld" not in result.to_dict()
 
@@ -262,7 +265,9 @@ def test_concurrent_questions_each_get_their_own_relevance_decision(fake_setting
     Indexer(pipeline).ingest([SAMPLE])
     answerable = "Hotels may cost up to EUR 220 per night in London"
     refused = "zqxv wplm grtk yhbn"
-    answerer = Answerer(pipeline.embedder, pipeline.store, ReplayGenerator(["An answer [1]."] * 99), min_score=0.3)
+    answerer = Answerer(
+        pipeline.embedder, pipeline.store, ReplayGenerator(["An answer [1]."] * 99), RetrieveSettings(min_score=0.3)
+    )
     assert answerer.ask(answerable).consume().found and not answerer.ask(refused).consume().found  # one at a time
     together = threading.Barrier(2, timeout=10)
     real_companions = rag.retrieve.page_companions

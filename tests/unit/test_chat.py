@@ -14,6 +14,7 @@ from rag.fakes import ReplayGenerator
 from rag.llm_process import ChildProcessGenerator
 from rag.pipeline import build_pipeline
 from rag.queue import QueuedGenerator
+from rag.settings import RetrieveSettings
 from tests.conftest import SAMPLE
 from tests.unit.test_llm_process import FAKE_CHILD
 
@@ -22,7 +23,7 @@ def answerer_with(fake_settings, replies, budget=4096):
     pipeline = build_pipeline(fake_settings)
     Indexer(pipeline).ingest([SAMPLE])
     gen = ReplayGenerator(replies, prompt_budget=budget)
-    return Answerer(pipeline.embedder, pipeline.store, gen, k=2, min_score=0.0), gen
+    return Answerer(pipeline.embedder, pipeline.store, gen, RetrieveSettings(k=2, min_score=0.0)), gen
 
 
 def test_first_turn_is_not_rewritten(fake_settings):

@@ -13,6 +13,7 @@ import pytest
 from rag.keyword import KeywordIndex
 from rag.pipeline import build_pipeline
 from rag.retrieve import Filters, Retriever
+from rag.settings import RetrieveSettings
 from rag.text import mostly_cjk
 from rag.types import Chunk
 
@@ -139,7 +140,12 @@ def test_an_english_question_gets_the_chinese_passage_that_answers_it(mixed):
     # when English passages that share the question's words outrank it in fusion, it takes the last place
     wordy = ["Employees work 38 hours a week.", "How many days employees work a week is agreed with the team."]
     pipeline.store.replace_source("/hr.md", [_chunk("/hr.md", t, i) for i, t in enumerate(wordy)], pipeline.embedder)
-    faint = Retriever(pipeline.embedder, pipeline.store, multilingual=pipeline.multilingual, multilingual_weight=0.01)
+    faint = Retriever(
+        pipeline.embedder,
+        pipeline.store,
+        RetrieveSettings(multilingual_weight=0.01),
+        multilingual=pipeline.multilingual,
+    )
     hits = faint.retrieve(question, 3)
     assert [h.chunk.source for h in hits] == ["/hr.md", "/hr.md", "/zh.md"]
     assert hits[-1].chunk.text == "员工每周最多可以远程办公三天。"
@@ -154,9 +160,12 @@ def test_the_answerer_counts_a_cross_language_passage_as_found(mixed):
 
 def test_a_chinese_question_ranks_by_the_multilingual_similarity_too(mixed):
     pipeline, _ = mixed
-    without = Retriever(pipeline.embedder, pipeline.store, use_cards=False)
+    without = Retriever(pipeline.embedder, pipeline.store, RetrieveSettings(use_cards=False))
     with_it = Retriever(
-        pipeline.embedder, pipeline.store, use_cards=False, multilingual=pipeline.multilingual, multilingual_weight=1
+        pipeline.embedder,
+        pipeline.store,
+        RetrieveSettings(use_cards=False, multilingual_weight=1),
+        multilingual=pipeline.multilingual,
     )
     question = "员工每周远程办公用电脑有什么规定？"  # shares more characters with the first, means the second
     assert without.retrieve(question, 1)[0].chunk.text.startswith("员工每周")
@@ -173,7 +182,7 @@ def test_a_chinese_question_searches_the_english_documents_with_its_translation(
         asked.append(question)
         return "How much may a hotel cost per night in London?\n(translated)"
 
-    retriever = Retriever(pipeline.embedder, pipeline.store, translate=translate, translated_min=0.1)
+    retriever = Retriever(pipeline.embedder, pipeline.store, RetrieveSettings(min_score=0.1), translate=translate)
     question = "伦敦的酒店每晚最多可以花多少钱？"
     found = retriever.search(question, 2)
     hits = found.hits
@@ -184,7 +193,7 @@ def test_a_chinese_question_searches_the_english_documents_with_its_translation(
     answerer.retriever = retriever
     assert answerer.ask(question).consume().found
 
-    strict = Retriever(pipeline.embedder, pipeline.store, translate=translate, translated_min=0.99)
+    strict = Retriever(pipeline.embedder, pipeline.store, RetrieveSettings(min_score=0.99), translate=translate)
     strictly = strict.search(question, 2)
     assert all(mostly_cjk(h.chunk.text) for h in strictly.hits) and not strictly.cross_language
     for answer in ("", "伦敦酒店", RuntimeError("model failed")):
@@ -194,7 +203,7 @@ def test_a_chinese_question_searches_the_english_documents_with_its_translation(
                 raise answer
             return str(answer)
 
-        other = Retriever(pipeline.embedder, pipeline.store, translate=failing, translated_min=0.1)
+        other = Retriever(pipeline.embedder, pipeline.store, RetrieveSettings(min_score=0.1), translate=failing)
         without = other.search(question, 2)
         assert without.hits == Retriever(pipeline.embedder, pipeline.store).retrieve(question, 2)
         assert not without.cross_language and without.translation is None

@@ -9,6 +9,7 @@ from rag.errors import ConfigError
 from rag.keyword import KeywordIndex
 from rag.pipeline import build_pipeline
 from rag.retrieve import Filters, Retriever, page_companions, scope_for, terms
+from rag.settings import RetrieveSettings
 from rag.text import tokenize
 from rag.types import Chunk, Hit
 
@@ -155,7 +156,9 @@ def test_a_chinese_question_finds_the_chinese_sample_by_keyword_alone(fake_setti
     store = pipeline.store
     top_id, _ = store.keyword_search("新员工试用期可以在家办公吗？", 3)[0]
     assert store.get([top_id], [0.0] * pipeline.embedder.dim)[0].chunk.file_name == "remote-work-guide-zh.md"
-    keyword_only = Retriever(pipeline.embedder, store, dense_weight=0.0, coverage_weight=0.0, use_cards=False)
+    keyword_only = Retriever(
+        pipeline.embedder, store, RetrieveSettings(dense_weight=0.0, coverage_weight=0.0, use_cards=False)
+    )
     assert keyword_only.retrieve("远程办公的补贴是多少？", 1)[0].chunk.file_name == "remote-work-guide-zh.md"
 
 
@@ -215,7 +218,7 @@ def test_the_answer_path_shows_a_page_companion_and_ranking_does_not(fake_settin
     pages = [3, 3, 9, 10]
     chunks = [Chunk(f"/f.pdf#{i}", t, "/f.pdf", pages[i], i, f"h{i}", "d") for i, t in enumerate(texts)]
     pipeline.store.replace_source("/f.pdf", chunks, pipeline.embedder)
-    retriever = Retriever(pipeline.embedder, pipeline.store, use_cards=False, page_depth=4)
+    retriever = Retriever(pipeline.embedder, pipeline.store, RetrieveSettings(use_cards=False, page_depth=4))
     ranked = retriever.retrieve("gross margin for the three months", 4)
     assert {h.chunk.page for h in ranked[:2]} == {3}, "the two gross margin chunks rank first"
     first = retriever.retrieve("gross margin for the three months", 1)

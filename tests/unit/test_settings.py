@@ -47,19 +47,23 @@ def test_missing_or_broken_settings_file(tmp_path):
         load_settings(environ={}, settings_file=bad)
 
 
-def test_constructor_defaults_are_the_settings_defaults():
-    """A Retriever or Answerer built in code behaves as one built from default settings."""
-    import inspect
-
+def test_retrieval_and_answering_take_the_retrieve_section_whole(fake_settings):
+    """Built in code without settings they behave as the defaults; built by the pipeline, as configured."""
     from rag.answer import Answerer
+    from rag.pipeline import build_pipeline
     from rag.retrieve import Retriever
     from rag.settings import RetrieveSettings
 
-    fields = RetrieveSettings.model_fields
-    compared = 0
-    for cls in (Retriever, Answerer):
-        for name, param in inspect.signature(cls.__init__).parameters.items():
-            if name in fields and param.default is not inspect.Parameter.empty:
-                assert param.default == fields[name].default, f"{cls.__name__}({name}=...)"
-                compared += 1
-    assert compared >= 15
+    pipeline = build_pipeline(fake_settings)
+    bare = Answerer(pipeline.embedder, pipeline.store, pipeline.generator)
+    defaults = RetrieveSettings()
+    assert (bare.k, bare.min_score, bare.compress) == (defaults.k, defaults.min_score, defaults.compress)
+    assert (bare.retriever.page_depth, bare.retriever.row_weight) == (defaults.page_depth, defaults.row_weight)
+    changed = defaults.model_copy(update={"k": 5, "page_depth": 4, "row_weight": 0.5, "candidates": 17})
+    configured = build_pipeline(fake_settings.model_copy(update={"retrieve": changed})).answerer
+    assert configured.k == 5 and isinstance(configured.retriever, Retriever)
+    assert (configured.retriever.page_depth, configured.retriever.row_weight, configured.retriever.candidates) == (
+        4,
+        0.5,
+        17,
+    )
