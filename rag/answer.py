@@ -98,19 +98,7 @@ class AnswerStream:
         check: bool = True,
     ) -> None:
         numbers = numbers or list(range(1, len(hits) + 1))
-        self.sources = [
-            Source(
-                n,
-                h.chunk.source,
-                h.chunk.page,
-                round(h.score, 4),
-                h.chunk.text,
-                h.chunk.id,
-                h.chunk.context,
-                h.chunk.ocr,
-            )
-            for n, h in zip(numbers, hits, strict=True)
-        ]
+        self.sources = [Source.of(n, h) for n, h in zip(numbers, hits, strict=True)]
         self.shown = shown
         self._citable = [*earlier, *shown]
         self._pieces = pieces
@@ -394,10 +382,5 @@ def _plan(question: str, history: list[Turn], hits: list[Hit], keep_blocks: bool
                 next_n += 1
         content = follow_up_message(question, new_hits, new_numbers, again)
     messages.append({"role": "user", "content": content})
-    shown = tuple(
-        Source(
-            n, h.chunk.source, h.chunk.page, round(h.score, 4), h.chunk.text, h.chunk.id, h.chunk.context, h.chunk.ocr
-        )
-        for n, h in zip(new_numbers, new_hits, strict=True)
-    )
+    shown = tuple(Source.of(n, h) for n, h in zip(new_numbers, new_hits, strict=True))
     return _Plan(messages, hits, numbers, content, shown, earlier)

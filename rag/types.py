@@ -65,6 +65,11 @@ class Hit:
     score: float
 
 
+def cite(n: int, name: str, page: int | None) -> str:
+    """How a block is named to the model and to people: "[2] q3.pdf, page 4" ("[2] notes.md" without pages)."""
+    return f"[{n}] {name}" + (f", page {page}" if page is not None else "")
+
+
 @dataclass(frozen=True)
 class Source:
     n: int
@@ -76,9 +81,14 @@ class Source:
     context: str = ""  # the document's card line, shown to the model with the text
     ocr: bool = False  # the text was read by OCR
 
+    @classmethod
+    def of(cls, n: int, hit: Hit) -> Source:
+        """Block `n` of a prompt, shown from `hit`."""
+        c = hit.chunk
+        return cls(n, c.source, c.page, round(hit.score, 4), c.text, c.id, c.context, c.ocr)
+
     def citation(self) -> str:
-        name = PurePath(self.source).name
-        return f"[{self.n}] {name}" + (f", page {self.page}" if self.page is not None else "")
+        return cite(self.n, PurePath(self.source).name, self.page)
 
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {"n": self.n, "source": self.source, "page": self.page, "score": self.score}

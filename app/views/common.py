@@ -20,6 +20,7 @@ from ingest.pageview import Context, PageView
 from ingest.upload import UploadLimits, view_passage
 from rag.answer import AnswerStream, Turn
 from rag.errors import DocumentLoadError, RagError
+from rag.types import cite
 
 _IMAGE = re.compile(r"!\[([^\]]*)\]\s*(\([^)]*\)|\[[^\]]*\])")
 _LINK = re.compile(r"\[([^\]]*)\]\s*\(([^)]*)\)")
@@ -148,9 +149,8 @@ def show_sources(sources: list[dict[str, object]], key: str = "sources", load: L
     with st.expander(f"Sources ({len(sources)})", key=f"{key}-sources"):
         for s in sources:
             name = PurePath(str(s["source"])).name
-            page = f", page {s['page']}" if s["page"] is not None else ""
-            page += ", read by OCR" if s.get("ocr") else ""
-            st.text(f"[{s['n']}] {name}{page}  (score {float(s['score']):.2f})")  # type: ignore[arg-type]
+            ocr = ", read by OCR" if s.get("ocr") else ""
+            st.text(f"{cite(s['n'], name, s['page'])}{ocr}  (score {float(s['score']):.2f})")  # type: ignore[arg-type]
             st.text(str(s["text"])[:600])
             if load is None:
                 continue
