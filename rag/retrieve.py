@@ -63,8 +63,6 @@ def promote_row(question: str, ranked: list[Hit], fused: Callable[[Hit], float],
     candidates by that sum put three statement chunks in front of every question and lost the prose page of
     narrative ones (sec-10q evidence page hit@3 14 -> 9 of 26 placed); one promoted chunk keeps them."""
     fit = row_fit(question, ranked)
-    if not any(fit.values()):
-        return ranked
     best = max(ranked, key=lambda h: fused(h) + weight * fit.get(h.chunk.id, 0.0))
     if not fit.get(best.chunk.id):
         return ranked
